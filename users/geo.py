@@ -18,11 +18,17 @@ _CHAR_VALUE = {ch: i for i, ch in enumerate(GEOHASH_ALPHABET)}
 MAX_PRECISION = 12
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 KM_PER_DEGREE_LAT = math.pi * EARTH_RADIUS_KM / 180.0
+_JUST_BELOW_NORTH_POLE = math.nextafter(90.0, 0.0)
 
 
 def encode(latitude: float, longitude: float, precision: int = MAX_PRECISION) -> str:
     if not 1 <= precision <= MAX_PRECISION:
         raise ValueError(f"precision must be within 1..{MAX_PRECISION}, got {precision}")
+    # Rounding to 1e-10 degrees (~0.01 mm) changes no 12-character cell, and sidesteps a bug in the C
+    # extension that mis-encodes some vanishingly small magnitudes (e.g. 6.3e-195 lands in the wrong cell).
+    latitude, longitude = round(latitude, 10), round(longitude, 10)
+    # Geohash covers latitudes [-90, 90): the North Pole belongs to the cell just below it.
+    latitude = min(latitude, _JUST_BELOW_NORTH_POLE)
     return geohash.encode(latitude, longitude, precision)
 
 

@@ -1,0 +1,60 @@
+"""A real Celery worker process for tests: `celery -A config worker` on the test Redis and database.
+
+Tests that use it need committed data (`transactional_db`), because the worker has its own connection.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def running_worker(*, concurrency: int = 1, timeout: float = 60.0) -> Iterator[str]:
+    """Start a worker on a fresh queue, wait until it answers a ping, yield the queue name, stop it.
+
+    Send work to it with `task.apply_async(..., queue=queue)`.
+    """
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    db = settings.DATABASES["default"]
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "VICINO_CELERY_QUEUE": queue,
+    }
+    node = f"{queue}@localhost"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--pool", "prefork",
+         "--concurrency", str(concurrency), "--queues", queue, "--hostname", node, "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not app.control.ping(destination=[node], timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.poll() is not None else "(still running)"
+                raise RuntimeError(f"the Celery worker did not come up:\n{output}")
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
