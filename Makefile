@@ -18,7 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet $(PIP_FLAGS) -e '.[dev]'
 	@touch $@
 
-setup: $(VENV)/.installed
+static/vendor/.installed: package.json package-lock.json scripts/vendor_static.sh
+	bash scripts/vendor_static.sh
+	@touch $@
+
+setup: $(VENV)/.installed static/vendor/.installed
 
 ## demo: set up, migrate, seed the demo city and serve it on the embedded default (SQLite, no services)
 demo: setup
