@@ -20,7 +20,7 @@ RUN pip install --no-cache-dir .
 COPY . .
 COPY --from=static /src/static/vendor static/vendor
 RUN SECRET_KEY=build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 python manage.py collectstatic --no-input -v 0 \
-    && chown -R vicino /app
+    && mkdir -p var && chown -R vicino /app
 USER vicino
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -29,7 +29,9 @@ class Activity(models.Model):
 
     Status = ActivityStatus
 
-    organiser = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organised_activities")
+    organiser = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organised_activities"
+    )
     activity_type = models.CharField(max_length=16, choices=taxonomy.choices(taxonomy.ACTIVITY_TYPES))
     subtype = models.CharField(max_length=60, blank=True, help_text="e.g. 'doubles' for tennis.")
     title = models.CharField(max_length=120)
@@ -37,10 +39,14 @@ class Activity(models.Model):
     latitude = models.FloatField()
     longitude = models.FloatField()
     geohash = models.CharField(max_length=12)
-    place = models.ForeignKey(Place, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities")
+    place = models.ForeignKey(
+        Place, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    skill_level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 (beginner) to 5 (expert).")
+    skill_level = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 (beginner) to 5 (expert)."
+    )
     capacity = models.PositiveSmallIntegerField(help_text="Participants, organiser included.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
@@ -51,14 +57,20 @@ class Activity(models.Model):
         constraints = [
             *coordinate_constraints("activity"),
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="activity_ends_after_start"),
-            models.CheckConstraint(condition=Q(capacity__gte=2) & Q(capacity__lte=500), name="activity_capacity_range"),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=2) & Q(capacity__lte=500), name="activity_capacity_range"
+            ),
             models.CheckConstraint(
                 condition=Q(skill_level__isnull=True)
                 | (Q(skill_level__gte=taxonomy.SKILL_MIN) & Q(skill_level__lte=taxonomy.SKILL_MAX)),
                 name="activity_skill_level_range",
             ),
-            models.CheckConstraint(condition=Q(activity_type__in=taxonomy.ACTIVITY_TYPES), name="activity_type_valid"),
-            models.CheckConstraint(condition=Q(status__in=ActivityStatus.values), name="activity_status_valid"),
+            models.CheckConstraint(
+                condition=Q(activity_type__in=taxonomy.ACTIVITY_TYPES), name="activity_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ActivityStatus.values), name="activity_status_valid"
+            ),
         ]
         indexes = [
             geohash_prefix_index("activity"),
@@ -72,19 +84,26 @@ class Activity(models.Model):
 
 class Participation(models.Model):
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="participations")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["activity", "user"], name="participation_unique")]
         indexes = [models.Index(fields=["user", "joined_at"], name="participation_user_time")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.activity_id}"
+
 
 class Invitation(models.Model):
     Status = InvitationStatus
 
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="invitations")
-    invitee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations_sent"
     )
@@ -99,7 +118,9 @@ class Invitation(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["activity", "invitee"], name="invitation_unique"),
-            models.CheckConstraint(condition=Q(status__in=InvitationStatus.values), name="invitation_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=InvitationStatus.values), name="invitation_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["accepted", "declined"], responded_at__isnull=False)
                 | Q(status__in=["sent", "expired"], responded_at__isnull=True),
@@ -111,3 +132,6 @@ class Invitation(models.Model):
             models.Index(fields=["invitee", "status"], name="invitation_invitee_status"),
             models.Index(fields=["status", "created_at"], name="invitation_status_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee_id} to {self.activity_id}: {self.status}"

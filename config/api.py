@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 class ApplicationError(Exception):
     """A business rule said no. Services raise it; the API turns it into a 4xx with the one shape."""
 
-    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid", status_code: int = 400):
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str = "invalid", status_code: int = 400
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -61,7 +63,9 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def error_response(*, code: str, message: str, status_code: int, fields: dict[str, list[str]] | None = None) -> Response:
+def error_response(
+    *, code: str, message: str, status_code: int, fields: dict[str, list[str]] | None = None
+) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -85,7 +89,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
         return _body_too_big(exc)
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        exc = exceptions.ValidationError(
+            detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):

@@ -61,4 +61,6 @@ class HealthApi(APIView):
     def get(self, request):
         checks = {"database": _check(_database), "redis": _check(_cache), "broker": _check(_broker)}
         healthy = all(c["ok"] for c in checks.values())
-        return Response({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+        return Response(
+            {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
+        )

@@ -10,7 +10,7 @@ PROCESS_COMMANDS: dict[str, list[str]] = {
         "--access-logfile", "-",
     ],
     "worker": ["celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-    "beat": ["celery", "-A", "config", "beat", "--loglevel", "INFO", "--schedule", "/tmp/celerybeat-schedule"],
+    "beat": ["celery", "-A", "config", "beat", "--loglevel", "INFO", "--schedule", "var/celerybeat-schedule"],
 }  # fmt: skip
 
 #: Environment variables every application container must set (the rest have safe defaults).

@@ -189,7 +189,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Vicino API",
-    "DESCRIPTION": "Nearby people, activities and invitations. Exact positions of other people never leave the server.",
+    "DESCRIPTION": (
+        "Nearby people, activities and invitations. Exact positions of other people never leave the server."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

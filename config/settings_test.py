@@ -7,7 +7,9 @@ the suite never skips or silently falls back to SQLite.
 
 import os
 
-os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vicino"))
+os.environ.setdefault(
+    "DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vicino")
+)
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"))
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 

@@ -40,9 +40,9 @@ def running_worker(*, concurrency: int = 1, timeout: float = 60.0) -> Iterator[s
     }
     node = f"{queue}@localhost"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--pool", "prefork",
-         "--concurrency", str(concurrency), "--queues", queue, "--hostname", node, "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+         "--pool", "prefork", "--concurrency", str(concurrency), "--queues", queue, "--hostname", node,
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -1,7 +1,18 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from users.models import AppSession, Block, Follow, InteractionEvent, Location, LocationPing, Place, Profile, User, Visit
+from users.models import (
+    AppSession,
+    Block,
+    Follow,
+    InteractionEvent,
+    Location,
+    LocationPing,
+    Place,
+    Profile,
+    User,
+    Visit,
+)
 
 
 class ProfileInline(admin.StackedInline):

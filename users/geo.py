@@ -103,7 +103,10 @@ def haversine_km_many(
     lats_r = np.radians(np.asarray(lats, dtype=np.float64))
     lons_r = np.radians(np.asarray(lons, dtype=np.float64))
     phi1 = math.radians(lat)
-    a = np.sin((lats_r - phi1) / 2) ** 2 + math.cos(phi1) * np.cos(lats_r) * np.sin((lons_r - math.radians(lon)) / 2) ** 2
+    a = (
+        np.sin((lats_r - phi1) / 2) ** 2
+        + math.cos(phi1) * np.cos(lats_r) * np.sin((lons_r - math.radians(lon)) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 

@@ -24,7 +24,9 @@ def coordinate_constraints(prefix: str) -> list[models.CheckConstraint]:
 def geohash_prefix_index(prefix: str) -> models.Index:
     # varchar_pattern_ops lets PostgreSQL serve `geohash LIKE 'dr5r%'` from the index whatever the
     # database collation; other backends ignore the operator class.
-    return models.Index(fields=["geohash"], name=f"{prefix}_geohash_prefix", opclasses=["varchar_pattern_ops"])
+    return models.Index(
+        fields=["geohash"], name=f"{prefix}_geohash_prefix", opclasses=["varchar_pattern_ops"]
+    )
 
 
 class Role(models.TextChoices):
@@ -85,7 +87,9 @@ class Profile(models.Model):
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
     gender = models.CharField(max_length=16, choices=Gender.choices, blank=True)
     education_level = models.PositiveSmallIntegerField(choices=Education.choices, null=True, blank=True)
-    income_level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Quintile, 1 (lowest) to 5.")
+    income_level = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Quintile, 1 (lowest) to 5."
+    )
     occupation = models.CharField(max_length=16, choices=Occupation.choices, blank=True)
     marital_status = models.CharField(max_length=16, choices=MaritalStatus.choices, blank=True)
     city_level = models.PositiveSmallIntegerField(
@@ -122,7 +126,8 @@ class Profile(models.Model):
                 name="profile_city_level_range",
             ),
             models.CheckConstraint(
-                condition=Q(education_level__isnull=True) | (Q(education_level__gte=1) & Q(education_level__lte=6)),
+                condition=Q(education_level__isnull=True)
+                | (Q(education_level__gte=1) & Q(education_level__lte=6)),
                 name="profile_education_level_range",
             ),
             models.CheckConstraint(
@@ -149,10 +154,14 @@ class Location(models.Model):
         constraints = [
             *coordinate_constraints("location"),
             models.CheckConstraint(
-                condition=Q(accuracy_m__isnull=True) | Q(accuracy_m__gte=0), name="location_accuracy_non_negative"
+                condition=Q(accuracy_m__isnull=True) | Q(accuracy_m__gte=0),
+                name="location_accuracy_non_negative",
             ),
         ]
-        indexes = [geohash_prefix_index("location"), models.Index(fields=["updated_at"], name="location_updated")]
+        indexes = [
+            geohash_prefix_index("location"),
+            models.Index(fields=["updated_at"], name="location_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"Location of {self.user_id}"
@@ -181,15 +190,22 @@ class LocationPing(models.Model):
         ]
         indexes = [geohash_prefix_index("locationping")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.recorded_at:%Y-%m-%d %H:%M}"
+
 
 class Place(models.Model):
     """A public venue. Its coordinates are public and may be shown exactly."""
 
-    source = models.CharField(max_length=24, help_text="Where the venue came from: foursquare-nyc, yelp, demo, app.")
+    source = models.CharField(
+        max_length=24, help_text="Where the venue came from: foursquare-nyc, yelp, demo, app."
+    )
     external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=120, blank=True)
-    place_type = models.CharField(max_length=16, choices=taxonomy.choices(taxonomy.PLACE_TYPES), default="other")
+    place_type = models.CharField(
+        max_length=16, choices=taxonomy.choices(taxonomy.PLACE_TYPES), default="other"
+    )
     latitude = models.FloatField()
     longitude = models.FloatField()
     geohash = models.CharField(max_length=12)
@@ -223,6 +239,9 @@ class Visit(models.Model):
             models.Index(fields=["place", "visited_at"], name="visit_place_time"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} at place {self.place_id}, {self.visited_at:%Y-%m-%d %H:%M}"
+
 
 class Follow(models.Model):
     """A directed follow. Two follows in opposite directions make a (mutual) friendship."""
@@ -237,6 +256,9 @@ class Follow(models.Model):
             models.CheckConstraint(condition=~Q(follower=models.F("followee")), name="follow_not_self"),
         ]
         indexes = [models.Index(fields=["followee", "follower"], name="follow_reverse")]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} follows {self.followee_id}"
 
 
 class Block(models.Model):
@@ -253,6 +275,9 @@ class Block(models.Model):
         ]
         indexes = [models.Index(fields=["blocked", "blocker"], name="block_reverse")]
 
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
 
 class EventKind(models.TextChoices):
     VIEW = "view", "View"
@@ -266,7 +291,12 @@ class EventKind(models.TextChoices):
 
 
 PERSON_EVENT_KINDS = (EventKind.VIEW, EventKind.LIKE, EventKind.WAVE, EventKind.MESSAGE)
-ACTIVITY_EVENT_KINDS = (EventKind.INVITE_SENT, EventKind.INVITE_ACCEPTED, EventKind.INVITE_DECLINED, EventKind.JOIN)
+ACTIVITY_EVENT_KINDS = (
+    EventKind.INVITE_SENT,
+    EventKind.INVITE_ACCEPTED,
+    EventKind.INVITE_DECLINED,
+    EventKind.JOIN,
+)
 
 
 class InteractionEvent(models.Model):
@@ -282,7 +312,9 @@ class InteractionEvent(models.Model):
 
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     actor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="events_made")
-    target = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="events_received")
+    target = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="events_received"
+    )
     activity_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     metadata = models.JSONField(default=dict, blank=True)
@@ -304,6 +336,9 @@ class InteractionEvent(models.Model):
             models.Index(fields=["activity_id", "kind"], name="event_activity_kind"),
             models.Index(fields=["kind", "occurred_at"], name="event_kind_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor_id}"
 
 
 class AppSession(models.Model):
@@ -327,3 +362,6 @@ class AppSession(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["user", "started_at"], name="appsession_user_start")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.platform} from {self.started_at:%Y-%m-%d %H:%M}"

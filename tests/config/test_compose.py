@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "beat")
 
 
-def _compose(*args: str, secret: str | None = "compose-test-secret") -> subprocess.CompletedProcess:
+TEST_SECRET = "compose-test-secret"  # noqa: S105 - a throwaway value for `docker-compose config`
+
+
+def _compose(*args: str, secret: str | None = TEST_SECRET) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is missing: `bash scripts/services.sh` installs Debian's package"
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}

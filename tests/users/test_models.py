@@ -35,7 +35,13 @@ def test_coordinates_are_range_checked_by_the_database(lat, lon):
 
 def test_profile_ranges_are_checked():
     user = UserFactory()
-    for field, value in [("birth_year", 1800), ("income_level", 6), ("city_level", 0), ("education_level", 7)]:
+    for field, value in [
+        ("birth_year", 1800),
+        ("income_level", 6),
+        ("city_level", 0),
+        ("education_level", 7),
+    ]:
+
         def update(field=field, value=value):
             Profile.objects.filter(user=user).update(**{field: value})
 
