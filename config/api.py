@@ -10,18 +10,14 @@ Every error response looks like::
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -112,29 +108,3 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             code = "error"
         response.data = {"error": {"code": str(code), "message": str(detail)}}
     return response
-
-
-def _nan_constant(name: str) -> float:
-    # Accept NaN/Infinity *tokens* so the field that received one can reject it by name,
-    # instead of the whole body failing with an anonymous parse error.
-    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
-
-
-class LenientNumberJSONParser(JSONParser):
-    """JSON parser that turns NaN/Infinity into floats so serializers reject them per field."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", "utf-8")
-        # DRF hands parsers the raw WSGI stream, bypassing Django's DATA_UPLOAD_MAX_MEMORY_SIZE check:
-        # read at most one byte past the limit so an oversized body is refused without being buffered.
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise RequestDataTooBig(f"more than {limit} bytes")
-        if not raw:
-            return {}
-        try:
-            return json.loads(raw.decode(encoding), parse_constant=_nan_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"body: JSON parse error - {exc}") from exc
