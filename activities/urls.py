@@ -1,1 +1,10 @@
-urlpatterns: list = []
+from django.urls import path
+
+from activities import apis
+
+urlpatterns = [
+    path("activities/", apis.ActivityListCreateApi.as_view(), name="activity-list"),
+    path("activities/<int:pk>/", apis.ActivityDetailApi.as_view(), name="activity-detail"),
+    path("activities/<int:pk>/join/", apis.ActivityJoinApi.as_view(), name="activity-join"),
+    path("activities/<int:pk>/leave/", apis.ActivityLeaveApi.as_view(), name="activity-leave"),
+]

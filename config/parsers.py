@@ -33,6 +33,17 @@ class LenientNumberJSONParser(JSONParser):
         if not raw:
             return {}
         try:
-            return json.loads(raw.decode(encoding), parse_constant=_nan_constant)
+            data = json.loads(raw.decode(encoding), parse_constant=_nan_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"body: JSON parse error - {exc}") from exc
+        except RecursionError as exc:  # "[[[[..." nested deeper than the interpreter's stack
+            raise exceptions.ParseError("body: JSON parse error - nested too deeply") from exc
+        try:
+            # A "\ud800" escape decodes to a lone surrogate, which no database or UTF-8 response can hold:
+            # refuse it here rather than 500 when an error message echoes it back.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise exceptions.ParseError("body: JSON parse error - unpaired UTF-16 surrogate escape") from exc
+        except RecursionError as exc:
+            raise exceptions.ParseError("body: JSON parse error - nested too deeply") from exc
+        return data
