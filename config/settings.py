@@ -175,7 +175,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.LenientNumberJSONParser", "rest_framework.parsers.FormParser"],
+    # JSON only: DRF's FormParser reads the raw stream without the body-size limit. Pages use Django forms.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.LenientNumberJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

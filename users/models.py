@@ -44,6 +44,8 @@ class User(AbstractUser):
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="user_email_ci_unique"),
+            # "Bob" and "bob" are one person: sign-up and login treat usernames case-insensitively.
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
             models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
         ]
 

@@ -56,6 +56,11 @@ def test_email_is_unique_ignoring_case():
     UserFactory(email="")
 
 
+def test_usernames_are_unique_ignoring_case():
+    UserFactory(username="Bob")
+    _violates(lambda: UserFactory(username="bob", email="other@example.org"))
+
+
 def test_role_must_be_known():
     user = UserFactory()
     _violates(lambda: User.objects.filter(pk=user.pk).update(role="admin"))
