@@ -17,7 +17,9 @@ from tests.factories import ActivityFactory, InvitationFactory
 def test_housekeeping_tasks_run_on_a_real_worker():
     now = timezone.now()
     started = ActivityFactory()
-    Activity.objects.filter(pk=started.pk).update(starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1))
+    Activity.objects.filter(pk=started.pk).update(
+        starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1)
+    )
     upcoming = ActivityFactory()
     stale = InvitationFactory(activity=started)
     fresh = InvitationFactory(activity=upcoming)
