@@ -37,6 +37,8 @@ demo: setup
 ## test: set up, make sure PostgreSQL and Redis run, lint, and run the whole suite against them
 test: setup services
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest
 
 services:

@@ -98,9 +98,14 @@ def _place(place_id: Any) -> Place:
     if not _is_int(place_id):
         raise ApplicationError("Must be the id of a place.", field="place_id")
     try:
-        return Place.objects.get(pk=place_id)
+        place = Place.objects.get(pk=place_id)
     except Place.DoesNotExist:
         raise ApplicationError("No place has this id.", field="place_id", code="does_not_exist") from None
+    if place.place_type == "home":
+        # Activity venues are shown exactly to everyone; a home (e.g. Foursquare's "Home (private)")
+        # is somebody's private position, so it can never become a venue.
+        raise ApplicationError("A private home cannot be an activity's venue.", field="place_id")
+    return place
 
 
 def _resolve_position(

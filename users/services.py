@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 #: Marketers see audiences built from everyone's data: staff grant that role, nobody takes it.
 SELF_ASSIGNABLE_ROLES: tuple[str, ...] = (Role.PERSON, Role.ORGANISER)
 INVALID_CREDENTIALS = "Unable to log in with the provided username and password."
+#: Usernames the dataset importers and the demo generator create (tests/users/test_import.py checks this
+#: list against them). Nobody may sign up as one: a later import would adopt that account.
+RESERVED_USERNAME_PREFIXES: tuple[str, ...] = ("nyc_", "yelp_", "synth_")
 
 
 def _taken_fields(*, username: str, email: str) -> list[str]:
@@ -63,6 +66,10 @@ def user_signup(
         )
     username = User.normalize_username(username)
     email = User.objects.normalize_email(email)
+    if username.lower().startswith(RESERVED_USERNAME_PREFIXES):
+        raise ApplicationError(
+            f"Usernames starting with {', '.join(RESERVED_USERNAME_PREFIXES)} are reserved.", field="username"
+        )
     for field in _taken_fields(username=username, email=email):
         _raise_taken(field)
 

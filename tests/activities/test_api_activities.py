@@ -193,6 +193,17 @@ def test_an_organiser_creates_an_activity_and_is_its_first_participant(organiser
 
 
 @pytest.mark.django_db
+def test_a_private_home_can_never_become_a_public_venue(organiser_client):
+    home = PlaceFactory(place_type="home", category="Home (private)", latitude=40.71, longitude=-74.0)
+    response = organiser_client.post(LIST, _create_body(place_id=home.pk), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "place_id": ["A private home cannot be an activity's venue."]
+    }
+    assert not Activity.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_place_without_coordinates_lends_its_own(organiser_client):
     place = PlaceFactory(latitude=40.7829, longitude=-73.9654, name="Central Park")
     body = _create_body(place_id=place.pk)

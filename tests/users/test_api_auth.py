@@ -67,6 +67,28 @@ def test_marketer_is_never_self_assignable(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("username", ["nyc_5", "YELP_12", "synth_0001"])
+def test_usernames_the_importers_create_are_reserved(api_client, username):
+    response = _signup(api_client, username=username)
+    assert response.status_code == 400
+    _error(response, "username")
+    assert not User.objects.exists()
+
+
+def test_the_reserved_prefixes_cover_every_importer_and_the_demo_generator():
+    from django.conf import settings
+
+    from users.demo import SYNTHETIC_USERNAME_PREFIX
+    from users.importers import foursquare_nyc_dataset, yelp_dataset
+    from users.services import RESERVED_USERNAME_PREFIXES
+
+    prefixes = {SYNTHETIC_USERNAME_PREFIX}
+    for make in (foursquare_nyc_dataset, yelp_dataset):
+        prefixes.add(make(data_dir=settings.VICINO_DATA_DIR).username_prefix)
+    assert prefixes <= set(RESERVED_USERNAME_PREFIXES)
+
+
+@pytest.mark.django_db
 def test_the_service_refuses_marketer_too():
     with pytest.raises(services.ApplicationError) as caught:
         services.user_signup(username="m", email="m@example.org", password=GOOD_PASSWORD, role="marketer")
