@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -69,11 +70,16 @@ def error_response(
 
 
 def _body_too_big(exc: Exception) -> Response:
+    if isinstance(exc, TooManyFieldsSent):
+        detail = f"Too many fields (the limit is {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})."
+    else:
+        limit_kb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+        detail = f"The request body is larger than the {limit_kb} KB limit."
     return error_response(
         code="request_too_large",
-        message=f"body: the request body is too large ({exc}).",
+        message=f"body: {detail}",
         status_code=status.HTTP_400_BAD_REQUEST,
-        fields={"body": [str(exc)]},
+        fields={"body": [detail]},
     )
 
 
