@@ -12,53 +12,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from common import (
+    REPO_ROOT,
+    benchmark_environment,
+    database_drop,
+    database_recreate,
+    machine_line,
+    markdown_table,
+    migrate,
+    write_result,
+)
+
 DATABASE_NAME = "vicino_bench_import"
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
-RESULT_PATH = REPO_ROOT / "docs" / "benchmarks" / "import_checkins.md"
 TABLES = ("users", "profiles", "places", "visits", "pings", "locations", "follows")
 TARGET_FIRST_RUN_SECONDS = 180
-
-
-def benchmark_environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"{SERVER_URL}/{DATABASE_NAME}",
-        "SECRET_KEY": "benchmark-only-not-a-secret",
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-
-
-def database_recreate() -> str:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME))
-        )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
-        return connection.execute("SHOW server_version").fetchone()[0]
-
-
-def database_drop() -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME))
-        )
 
 
 def child_run() -> None:
@@ -94,19 +66,19 @@ def run_import(environment: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def markdown_table(runs: list[tuple[str, dict]]) -> str:
+def runs_table(runs: list[tuple[str, dict]]) -> str:
     header = ["run", "seconds", "check-ins read", *(f"{table} added" for table in TABLES), "peak RSS MB"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, run in runs:
-        cells = [
+    rows = [
+        [
             name,
             f"{run['seconds']:.1f}",
             f"{run['rows_read']:,}",
             *(f"{run['added'][table]:,}" for table in TABLES),
             f"{run['peak_rss_mb']:.0f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for name, run in runs
+    ]
+    return markdown_table(header, rows)
 
 
 def main() -> None:
@@ -118,21 +90,16 @@ def main() -> None:
         child_run()
         return
 
-    environment = benchmark_environment()
-    server_version = database_recreate()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        env=environment,
-        cwd=REPO_ROOT,
-        check=True,
-    )
+    environment = benchmark_environment(DATABASE_NAME)
+    server_version = database_recreate(DATABASE_NAME)
+    migrate(environment)
     try:
         runs = [("first", run_import(environment)), ("second", run_import(environment))]
     finally:
         if not options.keep_database:
-            database_drop()
+            database_drop(DATABASE_NAME)
 
-    table = markdown_table(runs)
+    table = runs_table(runs)
     first, second = runs[0][1], runs[1][1]
     meets = "meets" if first["seconds"] < TARGET_FIRST_RUN_SECONDS else "MISSES"
     verdict = [
@@ -141,21 +108,22 @@ def main() -> None:
     ]
     sys.stdout.write(table + "\n" + "\n".join(verdict) + "\n")
 
-    RESULT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULT_PATH.write_text(
-        "# Benchmark: Foursquare NYC check-in import\n\n"
-        "Command: `.venv/bin/python benchmarks/import_checkins.py` (fresh PostgreSQL database, migrated; "
-        "each run in its own process; peak RSS is that process's).\n\n"
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"- machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"PostgreSQL {server_version}\n"
-        "- data: `foursquare-nyc/derived/nyc_checkins_full_derived.csv` (147,938 check-ins) plus the GETNext "
-        "val/test files\n\n"
-        f"{table}\n\n" + "\n".join(f"- {line}" for line in verdict) + "\n\n"
-        "Rows not added on the first run are duplicates the unique constraints drop: pings, one per person "
-        "and minute; visits, one per person, place and minute.\n"
+    path = write_result(
+        name="import_checkins",
+        title="Foursquare NYC check-in import",
+        command=".venv/bin/python benchmarks/import_checkins.py",
+        body=(
+            f"- machine: {machine_line(server_version)}\n"
+            "- setup: fresh PostgreSQL database, migrated; each run in its own process; peak RSS is that "
+            "process's\n"
+            "- data: `foursquare-nyc/derived/nyc_checkins_full_derived.csv` (147,938 check-ins) plus the "
+            "GETNext val/test files\n\n"
+            f"{table}\n\n" + "\n".join(f"- {line}" for line in verdict) + "\n\n"
+            "Rows not added on the first run are duplicates the unique constraints drop: pings, one per "
+            "person and minute; visits, one per person, place and minute.\n"
+        ),
     )
-    sys.stdout.write(f"written to {RESULT_PATH.relative_to(REPO_ROOT)}\n")
+    sys.stdout.write(f"written to {path.relative_to(REPO_ROOT)}\n")
 
 
 if __name__ == "__main__":
