@@ -97,16 +97,18 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def haversine_km_many(
-    lat: float, lon: float, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray
+    lat: float | np.ndarray,
+    lon: float | np.ndarray,
+    lats: Sequence[float] | np.ndarray,
+    lons: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
-    """Distances in km from one point to many (vectorised)."""
-    lats_r = np.radians(np.asarray(lats, dtype=np.float64))
-    lons_r = np.radians(np.asarray(lons, dtype=np.float64))
-    phi1 = math.radians(lat)
-    a = (
-        np.sin((lats_r - phi1) / 2) ** 2
-        + math.cos(phi1) * np.cos(lats_r) * np.sin((lons_r - math.radians(lon)) / 2) ** 2
-    )
+    """Distances in km, vectorised: from one point to many, or pairwise when `lat` and `lon` are arrays
+    too (numpy broadcasting)."""
+    phi1 = np.radians(np.asarray(lat, dtype=np.float64))
+    lmb1 = np.radians(np.asarray(lon, dtype=np.float64))
+    phi2 = np.radians(np.asarray(lats, dtype=np.float64))
+    lmb2 = np.radians(np.asarray(lons, dtype=np.float64))
+    a = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin((lmb2 - lmb1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
