@@ -29,6 +29,7 @@ demo: setup
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --no-input -v 0
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py collectstatic --no-input -v 0
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
+	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py compute_features
 	@echo ""
 	@echo "  Vicino is running at http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	@echo "  Press Ctrl-C to stop."

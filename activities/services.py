@@ -19,6 +19,7 @@ from config.api import ApplicationError
 from users import geo, taxonomy
 from users.models import InteractionEvent, Place, Role, User
 from users.selectors import blocked_user_ids
+from users.signals import person_features_changed_announce
 
 CAPACITY_MIN, CAPACITY_MAX = 2, 500
 TEXT_LIMITS = {"title": 120, "subtype": 60, "description": 2000}
@@ -265,6 +266,7 @@ def activity_join(*, activity_id: int, user: User, now: datetime | None = None) 
     InteractionEvent.objects.create(
         kind=InteractionEvent.Kind.JOIN, actor=user, activity_id=activity.pk, occurred_at=now
     )
+    person_features_changed_announce(sender=Participation, user_ids=[user.pk])
     return activity, True
 
 
@@ -283,6 +285,7 @@ def activity_leave(*, activity_id: int, user: User, now: datetime | None = None)
     if activity.starts_at <= now:
         raise ApplicationError("This activity has already started.", code="started")
     participation.delete()
+    person_features_changed_announce(sender=Participation, user_ids=[user.pk])
     return activity, True
 
 

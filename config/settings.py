@@ -205,7 +205,7 @@ SPECTACULAR_SETTINGS = {
 #: The longest task may run this long; the broker's visibility timeout must exceed it, or a task
 #: acknowledged late would be redelivered to a second worker while the first still runs it.
 CELERY_LONGEST_TASK_SECONDS = 60 * 60
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # a host silences kombu's "no hostname" warning
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -232,7 +232,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "activities.tasks.activities_complete",
         "schedule": crontab(minute="*/15"),
     },
+    # Everyone's features as of 03:00 UTC, the quietest hour; fans out in chunks across the workers.
+    "features-refresh-all": {
+        "task": "matching.tasks.features_refresh_all",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
+#: A person's events within this many seconds of the first one are folded into one feature refresh,
+#: which runs this long after it (matching.services.feature_refresh_schedule).
+VICINO_FEATURE_REFRESH_DELAY_SECONDS = int(os.environ.get("VICINO_FEATURE_REFRESH_DELAY_SECONDS", "30"))
 
 # Security headers that are safe everywhere; HTTPS-only ones are switched on by VICINO_HTTPS.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -250,5 +258,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # In the embedded mode every eager task would log two INFO lines into the command's output.
+        "celery.app.trace": {"level": "WARNING" if EMBEDDED else "INFO"},
+    },
 }

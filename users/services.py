@@ -22,7 +22,7 @@ from config.api import ApplicationError
 from users import geo, taxonomy
 from users.models import Location, LocationPing, Profile, Role, User
 from users.selectors import username_canonical
-from users.signals import location_changed
+from users.signals import location_changed, person_features_changed_announce
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +277,7 @@ def profile_update(*, user: User, data: Mapping[str, Any], today: date | None = 
         for field, value in clean.items():
             setattr(profile, field, value)
         profile.save(update_fields=[*clean, "updated_at"])
+        person_features_changed_announce(sender=Profile, user_ids=[user.pk])
     if "display_name" in data:
         user.display_name = data["display_name"]
         user.save(update_fields=["display_name"])

@@ -107,4 +107,8 @@ def test_celery_is_configured_for_safe_redelivery():
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT
     assert settings.CELERY_ACCEPT_CONTENT == ["json"]
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert tasks == {"activities.tasks.invitations_expire", "activities.tasks.activities_complete"}
+    assert tasks == {
+        "activities.tasks.invitations_expire",
+        "activities.tasks.activities_complete",
+        "matching.tasks.features_refresh_all",
+    }

@@ -1,0 +1,134 @@
+"""Reads for matching: stored feature vectors, one person's or everyone's as a training matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+import numpy as np
+
+from matching.features import SCHEMA
+from matching.models import (
+    STORED_DTYPE,
+    STORED_GROUPS,
+    FeatureRefreshRun,
+    FeatureStoreError,
+    FeatureVector,
+    group_vector_decode,
+)
+
+#: Rows decoded at a time by feature_matrix.
+_EXPORT_BLOCK = 10_000
+
+
+@dataclass(frozen=True)
+class StoredFeatures:
+    user_id: int
+    schema_version: int
+    as_of: datetime
+    computed_at: datetime
+    #: {group: float32 (dim,)} for the six groups, in schema order (contextual: the as-of snapshot).
+    groups: dict[str, np.ndarray]
+
+
+def _readable_version(schema_version: int | None) -> int:
+    # Only the schema in the code can say what the bytes mean: older rows need the code of their time.
+    version = SCHEMA.version if schema_version is None else schema_version
+    if version != SCHEMA.version:
+        raise FeatureStoreError(
+            f"schema v{version} rows cannot be decoded by this code (schema v{SCHEMA.version}): "
+            "recompute them"
+        )
+    return version
+
+
+def feature_group_dims() -> dict[str, int]:
+    """{group: dim} of the schema's groups, in schema order. The store's columns must match them."""
+    groups = SCHEMA.groups.values() if isinstance(SCHEMA.groups, Mapping) else SCHEMA.groups
+    dims = {group.name: group.dim for group in groups}
+    if tuple(dims) != STORED_GROUPS:
+        raise FeatureStoreError(
+            f"schema v{SCHEMA.version} has the groups {list(dims)}, but FeatureVector has columns for "
+            f"{list(STORED_GROUPS)}: add a migration for the new columns."
+        )
+    return dims
+
+
+def feature_vector_get(*, user_id: int, schema_version: int | None = None) -> StoredFeatures | None:
+    """The person's stored feature groups under the current schema, or None if none are stored yet."""
+    version = _readable_version(schema_version)
+    row = FeatureVector.objects.filter(user_id=user_id, schema_version=version).first()
+    if row is None:
+        return None
+    return StoredFeatures(
+        user_id=user_id,
+        schema_version=version,
+        as_of=row.as_of,
+        computed_at=row.computed_at,
+        groups={
+            name: group_vector_decode(raw=getattr(row, name), dim=dim, user_id=user_id, group=name)
+            for name, dim in feature_group_dims().items()
+        },
+    )
+
+
+def feature_matrix(
+    *,
+    schema_version: int | None = None,
+    groups: Sequence[str] | None = None,
+    user_ids: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored features as a training matrix: (user ids int64 (n,), float32 (n, sum of group dims)).
+
+    Rows are ordered by user id; columns are the requested groups (default: all six)
+    concatenated in schema order, whatever order they were asked in. People without a stored row are
+    absent. A row whose bytes disagree with the schema raises FeatureStoreError naming the person.
+    """
+    version = _readable_version(schema_version)
+    dims = feature_group_dims()
+    wanted = list(dims) if groups is None else [name for name in dims if name in set(groups)]
+    unknown = set(groups or ()) - set(dims)
+    if unknown:
+        raise FeatureStoreError(f"unknown groups: {sorted(unknown)}; the schema has {list(dims)}")
+    if not wanted:
+        raise FeatureStoreError("ask for at least one group")
+
+    rows = FeatureVector.objects.filter(schema_version=version)
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=sorted(set(user_ids)))
+    width = sum(dims[name] for name in wanted)
+    id_blocks, blocks = [np.empty(0, dtype=np.int64)], [np.empty((0, width), dtype=np.float32)]
+    # Streamed in blocks (a server-side cursor on PostgreSQL), each decoded at once: peak memory stays
+    # near twice the matrix, instead of every row's bytes objects on top of it.
+    stream = rows.order_by("user_id").values_list("user_id", *wanted).iterator(chunk_size=_EXPORT_BLOCK)
+    while block := list(islice(stream, _EXPORT_BLOCK)):
+        ids, *raw_columns = zip(*block, strict=True)
+        id_blocks.append(np.asarray(ids, dtype=np.int64))
+        blocks.append(
+            np.concatenate(
+                [
+                    _decode_column(raws=raws, user_ids=ids, group=name, dim=dims[name])
+                    for name, raws in zip(wanted, raw_columns, strict=True)
+                ],
+                axis=1,
+            )
+        )
+    return np.concatenate(id_blocks), np.concatenate(blocks, axis=0)
+
+
+def _decode_column(*, raws: tuple, user_ids: tuple, group: str, dim: int) -> np.ndarray:
+    """(len(raws), dim) float32 from one group's stored bytes; the first wrong length raises."""
+    expected = dim * STORED_DTYPE.itemsize
+    for raw, user_id in zip(raws, user_ids, strict=True):
+        if len(raw) != expected:
+            group_vector_decode(raw=raw, dim=dim, user_id=user_id, group=group)  # raises, naming the person
+    # All lengths checked: one join and one frombuffer for the block, no per-row arrays.
+    matrix = np.frombuffer(b"".join(raws), dtype=STORED_DTYPE).reshape(len(raws), dim)
+    return matrix.astype(np.float32, copy=False)
+
+
+def feature_refresh_run_get(*, run_id: int) -> FeatureRefreshRun:
+    """A run with its progress counters (`percent`), for polling."""
+    return FeatureRefreshRun.objects.get(pk=run_id)

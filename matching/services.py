@@ -1,0 +1,366 @@
+"""Writes for matching: the feature store, coalesced per-person refreshes and full-refresh runs.
+
+Features come from `matching.features.features_as_of`, which is set-based (a constant number of queries
+per call), so everything here works on batches of people, never one query per person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Window
+from django.db.models.functions import Mod, RowNumber
+from django.utils import timezone
+
+from matching.features import SCHEMA, FeatureBatch, features_as_of
+from matching.models import (
+    STORED_DTYPE,
+    STORED_GROUPS,
+    FeatureRefreshChunk,
+    FeatureRefreshRun,
+    FeatureStoreError,
+    FeatureVector,
+)
+from matching.selectors import feature_group_dims
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+#: People per features_as_of call (and per chunk of a full refresh): large enough that the per-call
+#: queries are amortised, small enough that a chunk's arrays stay a few MB.
+FEATURE_CHUNK_SIZE = 2000
+#: The coalescing gate outlives the scheduled refresh by this much, so a healthy but busy queue still
+#: coalesces, while a refresh lost with its message (broker restart) blocks new ones for at most this long.
+FEATURE_REFRESH_GATE_GRACE_SECONDS = 15 * 60
+#: Bound parameters per upsert statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+_MAX_STATEMENT_PARAMS = 30_000
+
+
+# The store --------------------------------------------------------------------------------------
+
+
+def _batch_check(*, batch: FeatureBatch) -> np.ndarray:
+    if batch.schema_version != SCHEMA.version:
+        raise FeatureStoreError(
+            f"the batch was computed with schema v{batch.schema_version}, the code defines v{SCHEMA.version}"
+        )
+    user_ids = np.asarray(batch.user_ids)
+    if user_ids.ndim != 1 or user_ids.dtype.kind not in "iu":
+        raise FeatureStoreError(
+            f"user_ids must be a 1-d integer array, got {user_ids.dtype} {user_ids.shape}"
+        )
+    if len(np.unique(user_ids)) != len(user_ids):
+        raise FeatureStoreError("user_ids repeat a person: one upsert cannot write a row twice")
+    if timezone.is_naive(batch.as_of):
+        raise FeatureStoreError("as_of must be an aware datetime")
+    for name, dim in feature_group_dims().items():
+        matrix = batch.groups.get(name)
+        if matrix is None:
+            raise FeatureStoreError(f"the batch has no {name!r} group")
+        if matrix.shape != (len(user_ids), dim):
+            raise FeatureStoreError(
+                f"the {name!r} group has shape {matrix.shape}; schema v{SCHEMA.version} needs "
+                f"({len(user_ids)}, {dim})"
+            )
+        if not np.isfinite(matrix).all():
+            # The schema has an explicit value for missing data; NaN or inf here is a bug upstream.
+            raise FeatureStoreError(f"the {name!r} group contains NaN or infinite values")
+    return user_ids
+
+
+def _upsert_sql(*, rows: int) -> str:
+    quote = connection.ops.quote_name
+    table = quote(FeatureVector._meta.db_table)
+    columns = ", ".join(
+        quote(c) for c in ["user_id", "schema_version", *STORED_GROUPS, "as_of", "computed_at"]
+    )
+    values = ", ".join(["(" + ", ".join(["%s"] * (len(STORED_GROUPS) + 4)) + ")"] * rows)
+    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in [*STORED_GROUPS, "as_of", "computed_at"])
+    # A slow chunk of a nightly run must not overwrite a fresher per-person refresh; an equal as_of
+    # rewrites the row (the same bytes), which is what makes a retry idempotent.
+    fresher = f"{table}.{quote('as_of')} <= EXCLUDED.{quote('as_of')}"
+    conflict = f"{quote('user_id')}, {quote('schema_version')}"
+    # Only quoted identifiers and placeholders are interpolated; every value is a bound parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"  # noqa: S608
+    return f"{sql} WHERE {fresher}"
+
+
+@transaction.atomic
+def feature_vectors_store(*, batch: FeatureBatch) -> int:
+    """Upsert the batch's six groups, one row per (person, schema version). Returns rows written.
+
+    One INSERT ... ON CONFLICT DO UPDATE per batch (split only past the database's parameter limit).
+    Idempotent: storing the same batch again leaves the same vectors and as_of. A row with a later
+    as_of than the batch's is kept as it is. The batch is checked against the schema first: wrong
+    shapes or non-finite values raise FeatureStoreError and nothing is written.
+    """
+    user_ids = _batch_check(batch=batch)
+    if len(user_ids) == 0:
+        return 0
+    # Rows in user-id order: two transactions upserting overlapping people then lock rows in the same
+    # order and cannot deadlock.
+    order = np.argsort(user_ids, kind="stable")
+    user_ids = user_ids[order]
+    fields = {field.name: field for field in FeatureVector._meta.concrete_fields}
+    encoded = {
+        name: [row.tobytes() for row in np.ascontiguousarray(batch.groups[name][order], dtype=STORED_DTYPE)]
+        for name in STORED_GROUPS
+    }
+    as_of = fields["as_of"].get_db_prep_save(batch.as_of, connection)
+    computed_at = fields["computed_at"].get_db_prep_save(timezone.now(), connection)
+    binary = fields[STORED_GROUPS[0]]
+    params_per_row = 2 + len(STORED_GROUPS) + 2
+    rows_per_statement = _MAX_STATEMENT_PARAMS // params_per_row
+    written = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(user_ids), rows_per_statement):
+            stop = min(start + rows_per_statement, len(user_ids))
+            params: list = []
+            for i in range(start, stop):
+                params += [int(user_ids[i]), batch.schema_version]
+                params += [binary.get_db_prep_save(encoded[name][i], connection) for name in STORED_GROUPS]
+                params += [as_of, computed_at]
+            cursor.execute(_upsert_sql(rows=stop - start), params)
+            written += max(cursor.rowcount, 0)
+    return written
+
+
+def _features_of_existing(*, user_ids: list[int], at: datetime) -> FeatureBatch | None:
+    """features_as_of for these people, skipping any whose account was deleted since they were listed."""
+    try:
+        return features_as_of(user_ids=user_ids, at=at)
+    except ValueError:
+        # features_as_of refuses ids with no user. A deletion during a nightly run must not fail the
+        # chunk; anything else (the same people still there) is a real error and is raised.
+        existing = list(User.objects.filter(pk__in=user_ids).order_by("pk").values_list("pk", flat=True))
+        if len(existing) == len(user_ids):
+            raise
+        return features_as_of(user_ids=existing, at=at) if existing else None
+
+
+def feature_refresh_people(
+    *, user_ids: Sequence[int], at: datetime, chunk_size: int = FEATURE_CHUNK_SIZE
+) -> int:
+    """Compute these people's features as of `at` and store them, chunk_size people per batch."""
+    ids = sorted(set(user_ids))
+    written = 0
+    for start in range(0, len(ids), chunk_size):
+        batch = _features_of_existing(user_ids=ids[start : start + chunk_size], at=at)
+        written += feature_vectors_store(batch=batch) if batch is not None else 0
+    return written
+
+
+# Coalesced per-person refresh -------------------------------------------------------------------
+
+
+def feature_refresh_gate_key(*, user_id: int) -> str:
+    return f"features:pending:{user_id}"
+
+
+def feature_refresh_schedule(*, user_ids: Iterable[int]) -> list[int]:
+    """Schedule a refresh for each person unless one is already pending. Returns those scheduled.
+
+    The gate is a cache key added atomically (SET NX): the first event of a burst adds it and enqueues
+    the refresh with a countdown of VICINO_FEATURE_REFRESH_DELAY_SECONDS; later events find it and do
+    nothing. The refresh deletes the gate before it reads anything, so an event committed after that
+    schedules a new refresh and is never lost.
+    """
+    from matching.tasks import features_refresh_person  # tasks import this module
+
+    delay = settings.VICINO_FEATURE_REFRESH_DELAY_SECONDS
+    scheduled = []
+    for user_id in sorted(set(user_ids)):
+        key = feature_refresh_gate_key(user_id=user_id)
+        if not cache.add(key, 1, timeout=delay + FEATURE_REFRESH_GATE_GRACE_SECONDS):
+            continue
+        try:
+            features_refresh_person.apply_async(args=[user_id], countdown=delay)
+        except Exception:
+            cache.delete(key)  # nothing is pending after all: let the next event try again
+            raise
+        scheduled.append(user_id)
+    return scheduled
+
+
+def feature_refresh_person(*, user_id: int, at: datetime | None = None) -> int:
+    """Recompute one person's features as of now (or `at`) and store them. Returns rows written (0/1)."""
+    # Open the gate before reading: events committed from here on schedule their own refresh.
+    cache.delete(feature_refresh_gate_key(user_id=user_id))
+    if not User.objects.filter(pk=user_id).exists():
+        return 0  # deleted since the event; the row went with them (CASCADE)
+    return feature_refresh_people(user_ids=[user_id], at=at or timezone.now())
+
+
+# Full refresh runs ------------------------------------------------------------------------------
+
+
+def _people():
+    # Deactivated accounts are never ranked or exported, so they are not worth computing.
+    return User.objects.filter(is_active=True)
+
+
+@transaction.atomic
+def feature_refresh_run_create(
+    *, at: datetime | None = None, chunk_size: int = FEATURE_CHUNK_SIZE, request_id: str | None = None
+) -> FeatureRefreshRun:
+    """Plan a full refresh as of `at`: the run and its chunks, each a range of user ids.
+
+    Chunks are ranges [first_user_id, end_user_id) cut at every chunk_size-th active person, so each
+    holds chunk_size people (the last the rest) however sparse the ids are, and a task message carries
+    only (run id, chunk index). The cut points come from one window query: memory grows with the number
+    of chunks, not people. With a request_id (a Celery task id), a second call returns the first run.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    at = at or timezone.now()
+    if timezone.is_naive(at):
+        raise ValueError("at must be an aware datetime")
+    if request_id is not None:
+        existing = FeatureRefreshRun.objects.filter(request_id=request_id).first()
+        if existing is not None:
+            return existing
+
+    # One query, one snapshot: the cut points, the head count and the last id cannot disagree.
+    plan = list(
+        _people()
+        .annotate(
+            position=Window(RowNumber(), order_by=F("pk").asc()),
+            total=Window(Count("pk")),
+            last_id=Window(Max("pk")),
+        )
+        .annotate(slot=Mod(F("position") - 1, chunk_size))
+        .filter(slot=0)
+        .order_by("pk")
+        .values_list("pk", "total", "last_id")
+    )
+    cuts = [pk for pk, _total, _last in plan]
+    total, last_id = plan[0][1:] if plan else (0, None)
+    run = FeatureRefreshRun.objects.create(
+        as_of=at,
+        schema_version=SCHEMA.version,
+        chunk_size=chunk_size,
+        total_people=total,
+        total_chunks=len(cuts),
+        request_id=request_id,
+    )
+    ends = [*cuts[1:], last_id + 1] if cuts else []
+    FeatureRefreshChunk.objects.bulk_create(
+        FeatureRefreshChunk(
+            run=run,
+            index=index,
+            first_user_id=first,
+            end_user_id=end,
+            people=min(chunk_size, total - index * chunk_size),
+        )
+        for index, (first, end) in enumerate(zip(cuts, ends, strict=True))
+    )
+    return run
+
+
+@transaction.atomic
+def feature_refresh_run_begin(*, run_id: int) -> list[int]:
+    """Mark the run running and return the indexes of its chunks still to do.
+
+    Calling it again (a redelivered fan-out, or resuming a failed run) returns only the unfinished
+    chunks, so the work already counted is not redone.
+    """
+    run = FeatureRefreshRun.objects.select_for_update().get(pk=run_id)
+    if run.status == FeatureRefreshRun.Status.SUCCEEDED:
+        return []
+    if run.schema_version != SCHEMA.version:
+        raise FeatureStoreError(
+            f"run {run_id} was planned for schema v{run.schema_version}, code is v{SCHEMA.version}"
+        )
+    run.status = FeatureRefreshRun.Status.RUNNING
+    run.started_at = run.started_at or timezone.now()
+    run.finished_at = None
+    run.error = ""
+    run.save(update_fields=["status", "started_at", "finished_at", "error"])
+    return list(run.chunks.filter(finished_at__isnull=True).order_by("index").values_list("index", flat=True))
+
+
+def feature_refresh_chunk_compute(*, run_id: int, index: int) -> int:
+    """Compute and store one chunk of a run, then count it. Returns the rows written.
+
+    Safe to run twice (acks_late redelivers a chunk whose worker died): the rows are rewritten with the
+    same as_of, and the progress is added only by the attempt that flips finished_at from NULL, in the
+    same transaction as the store, so it is counted exactly once.
+    """
+    chunk = FeatureRefreshChunk.objects.select_related("run").get(run_id=run_id, index=index)
+    FeatureRefreshChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    user_ids = list(
+        _people()
+        .filter(pk__gte=chunk.first_user_id, pk__lt=chunk.end_user_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    batch = _features_of_existing(user_ids=user_ids, at=chunk.run.as_of) if user_ids else None
+    with transaction.atomic():
+        stored = feature_vectors_store(batch=batch) if batch is not None else 0
+        claimed = FeatureRefreshChunk.objects.filter(pk=chunk.pk, finished_at__isnull=True).update(
+            finished_at=timezone.now(), stored=stored
+        )
+        if claimed:
+            # Last in the transaction: every chunk updates this one row, so hold its lock briefly.
+            FeatureRefreshRun.objects.filter(pk=run_id).update(
+                done_chunks=F("done_chunks") + 1, done_people=F("done_people") + chunk.people
+            )
+    return stored
+
+
+@transaction.atomic
+def feature_refresh_run_finish(*, run_id: int) -> FeatureRefreshRun:
+    """Close the run: succeeded when every chunk is counted, else failed naming the missing ones."""
+    run = FeatureRefreshRun.objects.select_for_update().get(pk=run_id)
+    if run.status in (FeatureRefreshRun.Status.SUCCEEDED, FeatureRefreshRun.Status.FAILED):
+        return run
+    missing = list(run.chunks.filter(finished_at__isnull=True).values_list("index", flat=True)[:20])
+    run.finished_at = timezone.now()
+    if missing or run.done_chunks != run.total_chunks:
+        run.status = FeatureRefreshRun.Status.FAILED
+        run.error = f"chunks not finished: {missing}"
+    else:
+        run.status = FeatureRefreshRun.Status.SUCCEEDED
+    run.save(update_fields=["status", "finished_at", "error"])
+    return run
+
+
+@transaction.atomic
+def feature_refresh_run_fail(*, run_id: int, error: str) -> None:
+    """Record that a chunk gave up; the chunks already done stay counted and a resume skips them."""
+    FeatureRefreshRun.objects.filter(pk=run_id).exclude(status=FeatureRefreshRun.Status.SUCCEEDED).update(
+        status=FeatureRefreshRun.Status.FAILED, finished_at=timezone.now(), error=error[:2000]
+    )
+
+
+def feature_refresh_run_start(
+    *, at: datetime | None = None, chunk_size: int = FEATURE_CHUNK_SIZE
+) -> FeatureRefreshRun:
+    """Plan a full refresh and hand it to the workers once the plan is committed; poll the run's progress."""
+    from matching.tasks import features_refresh_all  # tasks import this module
+
+    with transaction.atomic():
+        run = feature_refresh_run_create(at=at, chunk_size=chunk_size)
+        transaction.on_commit(lambda: features_refresh_all.apply_async(kwargs={"run_id": run.pk}))
+    return run
+
+
+def feature_refresh_run_execute(
+    *, run_id: int, on_chunk: Callable[[FeatureRefreshChunk], None] | None = None
+) -> FeatureRefreshRun:
+    """Run a planned refresh here, chunk by chunk, with the same services the Celery tasks use."""
+    for index in feature_refresh_run_begin(run_id=run_id):
+        try:
+            feature_refresh_chunk_compute(run_id=run_id, index=index)
+        except Exception as exc:
+            feature_refresh_run_fail(run_id=run_id, error=f"chunk {index}: {exc!r}")
+            raise
+        if on_chunk is not None:
+            on_chunk(FeatureRefreshChunk.objects.get(run_id=run_id, index=index))
+    return feature_refresh_run_finish(run_id=run_id)
