@@ -58,8 +58,16 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-size", type=int, default=services.FEATURE_CHUNK_SIZE, metavar="N")
         parser.add_argument("--as-of", default=None, metavar="ISO", help="Default: now. Naive times are UTC.")
         parser.add_argument("--users", default=None, metavar="ID,ID", help="Only these people (no run).")
+        parser.add_argument(
+            "--schema-table",
+            action="store_true",
+            help="Print the feature schema as Markdown (as in README.md).",
+        )
 
     def handle(self, *args, **options) -> None:
+        if options["schema_table"]:
+            self.stdout.write(SCHEMA.schema_table_markdown())
+            return
         chunk_size = options["chunk_size"]
         if chunk_size < 1:
             raise CommandError("--chunk-size must be at least 1")
