@@ -1,0 +1,43 @@
+from django.contrib import admin
+
+from matching.models import FeatureRefreshChunk, FeatureRefreshRun, FeatureVector
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Computed rows: the jobs write them; the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FeatureVector)
+class FeatureVectorAdmin(ReadOnlyAdmin):
+    list_display = ("user", "schema_version", "as_of", "computed_at")
+    list_filter = ("schema_version",)
+    raw_id_fields = ("user",)
+    exclude = ("geographic", "behavioural", "social", "demographic", "preference", "contextual")
+
+
+class FeatureRefreshChunkInline(admin.TabularInline):
+    model = FeatureRefreshChunk
+    fields = ("index", "first_user_id", "end_user_id", "people", "stored", "attempts", "finished_at")
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+
+@admin.register(FeatureRefreshRun)
+class FeatureRefreshRunAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "status", "progress", "total_people", "as_of", "started_at", "finished_at")
+    list_filter = ("status",)
+    inlines = [FeatureRefreshChunkInline]
+
+    @admin.display(description="progress")
+    def progress(self, run: FeatureRefreshRun) -> str:
+        if not run.total_chunks:
+            return "–"
+        return f"{run.done_chunks}/{run.total_chunks} chunks ({100 * run.done_chunks // run.total_chunks}%)"
