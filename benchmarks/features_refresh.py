@@ -287,9 +287,8 @@ def child_refresh_dispatch() -> None:
     import django
 
     django.setup()
-    from matching.services import feature_refresh_run_start
-
     from matching.models import FeatureRefreshRun, FeatureVector
+    from matching.services import feature_refresh_run_start
 
     started = time.perf_counter()
     run = feature_refresh_run_start(at=AS_OF, chunk_size=CHUNK_SIZE)
