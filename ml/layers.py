@@ -7,7 +7,7 @@ Masks are boolean and True where a value is real. Integer id tensors use 0 as pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +55,7 @@ def log_weights(weights: Tensor) -> Tensor:
 
 
 class MLP(nn.Module):
-    """A tower: per layer Linear → BatchNorm (optional) → PReLU → Dropout (optional).
+    """A tower: per layer Linear → BatchNorm (optional) → activation → Dropout (optional).
 
     forward(x: (…, in_dim), mask: (…) bool | None) → (…, dims[-1]).
 
@@ -63,6 +63,8 @@ class MLP(nn.Module):
     clipped by PReLU's kink or renormalised by BatchNorm). Leading dimensions are flattened for BatchNorm.
     With a mask, only the masked-in rows go through the layers and the other rows come out as zeros: padded
     rows (a short seed set) then never enter BatchNorm's batch statistics, so padding cannot change results.
+    `activation(width)` builds each layer's activation (default PReLU); DIN passes its data-adaptive Dice,
+    which keeps batch statistics of its own and so benefits from the same row selection.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class MLP(nn.Module):
         batch_norm: bool = True,
         dropout: float = 0.0,
         activate_last: bool = True,
+        activation: Callable[[int], nn.Module] = nn.PReLU,
     ) -> None:
         super().__init__()
         if not dims:
@@ -85,7 +88,7 @@ class MLP(nn.Module):
             if not last or activate_last:
                 if batch_norm:
                     layers.append(nn.BatchNorm1d(width))
-                layers.append(nn.PReLU(width))
+                layers.append(activation(width))
                 if dropout > 0:
                     layers.append(nn.Dropout(dropout))
             previous = width
