@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,22 +40,38 @@ def running_worker(*, concurrency: int = 1, timeout: float = 60.0) -> Iterator[s
         "VICINO_CELERY_QUEUE": queue,
     }
     node = f"{queue}@localhost"
+    # A file, not a pipe: nobody reads a pipe while the worker runs, and a worker whose log fills the pipe
+    # buffer blocks on its next write, which looks exactly like a hung task.
+    log = tempfile.NamedTemporaryFile(prefix=f"{queue}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
          "--pool", "prefork", "--concurrency", str(concurrency), "--queues", queue, "--hostname", node,
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    failed = False
     try:
         deadline = time.monotonic() + timeout
         while not app.control.ping(destination=[node], timeout=1.0):
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.poll() is not None else "(still running)"
-                raise RuntimeError(f"the Celery worker did not come up:\n{output}")
+                raise RuntimeError(f"the Celery worker did not come up:\n{_tail(log.name)}")
         yield queue
+    except BaseException:
+        # Whatever failed inside the block, the worker's own account of it belongs in the report.
+        failed = True
+        sys.stderr.write(f"--- Celery worker log ({log.name}) ---\n{_tail(log.name)}\n")
+        raise
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
+        if not failed:
+            os.unlink(log.name)  # kept after a failure, for a closer look
+
+
+def _tail(path: str, lines: int = 80) -> str:
+    with open(path, errors="replace") as handle:
+        return "".join(handle.readlines()[-lines:])
