@@ -66,6 +66,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 #: Where the real public datasets live (never copied into the repository).
 VICINO_DATA_DIR = Path(os.environ.get("VICINO_DATA_DIR", BASE_DIR.parent / "shared" / "data")).resolve()
+#: Trained model artefacts; ModelVersion.artefact_path is relative to it. Never committed (var/ is ignored).
+VICINO_MODEL_DIR = Path(os.environ.get("VICINO_MODEL_DIR", BASE_DIR / "var" / "models")).resolve()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from matching.models import FeatureRefreshChunk, FeatureRefreshRun, FeatureVector
+from matching.models import FeatureRefreshChunk, FeatureRefreshRun, FeatureVector, ModelVersion, UserEmbedding
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,3 +41,20 @@ class FeatureRefreshRunAdmin(ReadOnlyAdmin):
         if not run.total_chunks:
             return "–"
         return f"{run.done_chunks}/{run.total_chunks} chunks ({100 * run.done_chunks // run.total_chunks}%)"
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    """Registered by train_ralm, switched by matching.services.model_version_activate (which also tells
+    every process): editing the status here would bypass both."""
+
+    list_display = ("name", "version", "status", "feature_schema_version", "created_at", "activated_at")
+    list_filter = ("name", "status")
+
+
+@admin.register(UserEmbedding)
+class UserEmbeddingAdmin(ReadOnlyAdmin):
+    list_display = ("user", "model_version", "features_as_of", "computed_at")
+    list_filter = ("model_version",)
+    raw_id_fields = ("user",)
+    exclude = ("vector",)

@@ -162,3 +162,76 @@ class FeatureRefreshChunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.index} of run {self.run_id}: users [{self.first_user_id}, {self.end_user_id})"
+
+
+# Model registry and embeddings ------------------------------------------------------------------
+
+
+class ModelVersionStatus(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class ModelVersion(models.Model):
+    """A trained model's artefact, its metrics and the feature schema it reads; at most one active per name.
+
+    `artefact_path` is relative to settings.VICINO_MODEL_DIR (a directory of safetensors files with JSON
+    sidecars, see matching.serving), so the registry survives moving the model directory. Serving loads
+    the active version; activating another one switches every process over without a restart.
+    """
+
+    Status = ModelVersionStatus
+
+    name = models.CharField(max_length=40)
+    version = models.CharField(max_length=64)
+    artefact_path = models.CharField(max_length=255)
+    metrics = models.JSONField(default=dict, blank=True)
+    #: The ml.features.schema version the model was trained on: serving refuses any other.
+    feature_schema_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="modelversion_name_version_unique"),
+            # The database, not only the activation service, guarantees a single served version per name.
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(status=ModelVersionStatus.ACTIVE),
+                name="modelversion_one_active_per_name",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ModelVersionStatus.values), name="modelversion_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["name", "status"], name="modelversion_name_status")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.status})"
+
+
+class UserEmbedding(models.Model):
+    """A person's universal user embedding (RALM stage 1) under one model version.
+
+    `vector` holds STORED_DTYPE (little-endian float32) values, shape (embedding_dim,) of the model; read
+    them through matching.selectors, which checks the length.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="embeddings")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="embeddings")
+    vector = models.BinaryField()
+    #: as_of of the feature row the embedding was encoded from.
+    features_as_of = models.DateTimeField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "user"], name="userembedding_version_user_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding of {self.user_id} under model version {self.model_version_id}"

@@ -1,4 +1,5 @@
-"""Reads for matching: stored feature vectors, one person's or everyone's as a training matrix."""
+"""Reads for matching: stored feature vectors (one person's, or everyone's as a training matrix), the model
+registry and the stored user embeddings."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from matching.models import (
     FeatureRefreshRun,
     FeatureStoreError,
     FeatureVector,
+    ModelVersion,
+    UserEmbedding,
     group_vector_decode,
 )
 
@@ -132,3 +135,45 @@ def _decode_column(*, raws: tuple, user_ids: tuple, group: str, dim: int) -> np.
 def feature_refresh_run_get(*, run_id: int) -> FeatureRefreshRun:
     """A run with its progress counters (`percent`), for polling."""
     return FeatureRefreshRun.objects.get(pk=run_id)
+
+
+# Model registry and embeddings ------------------------------------------------------------------
+
+
+def model_version_active(*, name: str) -> ModelVersion | None:
+    """The active version of model `name` in the database, or None. Serving reads it through
+    matching.serving.ralm_active, which caches the answer across requests."""
+    return ModelVersion.objects.filter(name=name, status=ModelVersion.Status.ACTIVE).first()
+
+
+def model_version_get(*, name: str, version: str) -> ModelVersion:
+    return ModelVersion.objects.get(name=name, version=version)
+
+
+def user_embedding_matrix(
+    *, model_version_id: int, user_ids: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored embeddings of a model version: (user ids int64 (n,), float32 (n, d)), ordered by user id.
+
+    People without a row are absent. Rows of different lengths (a corrupted store) raise FeatureStoreError.
+    """
+    rows = UserEmbedding.objects.filter(model_version_id=model_version_id)
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=sorted({int(user_id) for user_id in user_ids}))
+    ids: list[int] = []
+    raws: list[bytes] = []
+    for user_id, raw in (
+        rows.order_by("user_id").values_list("user_id", "vector").iterator(chunk_size=_EXPORT_BLOCK)
+    ):
+        ids.append(user_id)
+        raws.append(raw)
+    if not raws:
+        return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
+    width = len(raws[0])
+    bad = next((user_id for user_id, raw in zip(ids, raws, strict=True) if len(raw) != width), None)
+    if bad is not None or width % STORED_DTYPE.itemsize:
+        raise FeatureStoreError(
+            f"model version {model_version_id}: stored embeddings differ in length (user {bad}); re-encode"
+        )
+    matrix = np.frombuffer(b"".join(raws), dtype=STORED_DTYPE).reshape(len(raws), width // 4)
+    return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32)

@@ -1,4 +1,5 @@
-"""Writes for matching: the feature store, coalesced per-person refreshes and full-refresh runs.
+"""Writes for matching: the feature store, coalesced per-person refreshes and full-refresh runs; the model
+registry, stored user embeddings and cached seed summaries.
 
 Features come from `matching.features.features_as_of`, which is set-based (a constant number of queries
 per call), so everything here works on batches of people, never one query per person.
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
+import torch
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -18,6 +20,7 @@ from django.db.models import Count, F, Max, Window
 from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
+from matching import seed_cache, serving
 from matching.features import SCHEMA, FeatureBatch, features_as_of
 from matching.models import (
     STORED_DTYPE,
@@ -26,8 +29,11 @@ from matching.models import (
     FeatureRefreshRun,
     FeatureStoreError,
     FeatureVector,
+    ModelVersion,
+    UserEmbedding,
 )
-from matching.selectors import feature_group_dims
+from matching.selectors import feature_group_dims, feature_matrix, user_embedding_matrix
+from ml.ralm import SeedSummary
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -364,3 +370,171 @@ def feature_refresh_run_execute(
         if on_chunk is not None:
             on_chunk(FeatureRefreshChunk.objects.get(run_id=run_id, index=index))
     return feature_refresh_run_finish(run_id=run_id)
+
+
+# Model registry ---------------------------------------------------------------------------------
+
+
+def model_version_register(
+    *, name: str, version: str, artefact_path: str, metrics: dict, feature_schema_version: int
+) -> ModelVersion:
+    """Register a trained artefact as a candidate. The artefact must exist and be loadable now: a registry
+    row pointing at nothing, or at files for other features, would only fail later, at activation."""
+    model_version = ModelVersion(
+        name=name,
+        version=version,
+        artefact_path=artefact_path,
+        metrics=metrics,
+        feature_schema_version=feature_schema_version,
+    )
+    model_version.full_clean(validate_constraints=False)
+    serving.ralm_artefact_load(model_version=model_version)
+    model_version.save()
+    return model_version
+
+
+@transaction.atomic
+def model_version_activate(*, name: str, version: str) -> ModelVersion:
+    """Make `version` the one served for `name`, retiring the previous active one, in one transaction.
+
+    Every process switches to it on its next request once the transaction commits (matching.serving).
+    Raises ModelArtefactError, leaving the registry as it was, if the version cannot be served.
+    """
+    # Lock every version of the name: two concurrent activations serialise here instead of tripping the
+    # one-active constraint.
+    versions = {row.version: row for row in ModelVersion.objects.select_for_update().filter(name=name)}
+    if version not in versions:
+        raise ModelVersion.DoesNotExist(f"no model {name!r} version {version!r}")
+    target = versions[version]
+    serving.ralm_loaded(model_version=target)  # refuses a schema mismatch or broken files, loads it here
+    if target.status == ModelVersion.Status.ACTIVE:
+        transaction.on_commit(lambda: serving.active_version_publish(model_version=target))
+        return target
+    ModelVersion.objects.filter(name=name, status=ModelVersion.Status.ACTIVE).update(
+        status=ModelVersion.Status.RETIRED
+    )
+    target.status = ModelVersion.Status.ACTIVE
+    target.activated_at = timezone.now()
+    target.save(update_fields=["status", "activated_at"])
+    transaction.on_commit(lambda: serving.active_version_publish(model_version=target))
+    logger.info("model %s %s activated", name, version)
+    return target
+
+
+# User embeddings --------------------------------------------------------------------------------
+
+#: People per encoding chunk: one feature_matrix read, one tower forward pass and one upsert.
+EMBEDDING_CHUNK_SIZE = 5000
+
+
+def user_embedding_chunks_plan(*, chunk_size: int = EMBEDDING_CHUNK_SIZE) -> list[tuple[int, int]]:
+    """[first_user_id, end_user_id) ranges, chunk_size people with stored features each, covering all."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    ids = np.fromiter(
+        FeatureVector.objects.filter(schema_version=SCHEMA.version)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .iterator(chunk_size=10_000),
+        dtype=np.int64,
+    )
+    if ids.shape[0] == 0:
+        return []
+    cuts = ids[::chunk_size].tolist()
+    return list(zip(cuts, [*cuts[1:], int(ids[-1]) + 1], strict=True))
+
+
+def user_embeddings_encode_range(*, model_version_id: int, first_user_id: int, end_user_id: int) -> int:
+    """Encode everyone with stored features and first_user_id <= id < end_user_id, and upsert their rows.
+
+    Idempotent: a redelivered chunk rewrites the same rows (same features → same vectors).
+    Returns the rows written.
+    """
+    model_version = ModelVersion.objects.get(pk=model_version_id)
+    model = serving.ralm_loaded(model_version=model_version)
+    as_of = dict(
+        FeatureVector.objects.filter(
+            schema_version=SCHEMA.version, user_id__gte=first_user_id, user_id__lt=end_user_id
+        ).values_list("user_id", "as_of")
+    )
+    if not as_of:
+        return 0
+    user_ids, matrix = feature_matrix(user_ids=sorted(as_of))
+    vectors = serving.user_embeddings_encode(user_tower=model.user_tower, matrix=matrix)
+    encoded = vectors.astype(STORED_DTYPE)
+    now = timezone.now()
+    UserEmbedding.objects.bulk_create(
+        [
+            UserEmbedding(
+                user_id=int(user_id),
+                model_version_id=model_version_id,
+                vector=encoded[row].tobytes(),
+                features_as_of=as_of[int(user_id)],
+                computed_at=now,
+            )
+            for row, user_id in enumerate(user_ids)
+        ],
+        update_conflicts=True,
+        unique_fields=["model_version", "user"],
+        update_fields=["vector", "features_as_of", "computed_at"],
+        batch_size=2000,
+    )
+    return len(user_ids)
+
+
+def user_embeddings_encode_all(
+    *,
+    model_version_id: int,
+    chunk_size: int = EMBEDDING_CHUNK_SIZE,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Encode everyone here, chunk by chunk, with the service the Celery chunks use. Returns rows written."""
+    written = 0
+    for first, end in user_embedding_chunks_plan(chunk_size=chunk_size):
+        stored = user_embeddings_encode_range(
+            model_version_id=model_version_id, first_user_id=first, end_user_id=end
+        )
+        written += stored
+        if on_chunk is not None:
+            on_chunk(stored)
+    return written
+
+
+# Seed summaries ---------------------------------------------------------------------------------
+
+
+class SeedSetError(ValueError):
+    """A seed set that cannot be summarised: none of its people has an embedding or features."""
+
+
+def seed_summary_get(*, model_version: ModelVersion, seed_user_ids: Sequence[int]) -> SeedSummary:
+    """The seed set's RALM summary (global vector, k-means centroids, weights) under a model version.
+
+    Read from Redis when another request computed it (see matching.seed_cache), else computed and cached:
+    seeds are taken from their stored embeddings, or encoded from their stored features when they have no
+    embedding yet; seeds with neither are left out.
+    """
+    key = seed_cache.seed_summary_key(
+        model_version_id=model_version.pk,
+        name=model_version.name,
+        version=model_version.version,
+        seed_user_ids=seed_user_ids,
+    )
+    cached = seed_cache.seed_summary_cached(key=key)
+    if cached is not None:
+        return cached
+    model = serving.ralm_loaded(model_version=model_version)
+    wanted = sorted({int(user_id) for user_id in seed_user_ids})
+    ids, vectors = user_embedding_matrix(model_version_id=model_version.pk, user_ids=wanted)
+    missing = sorted(set(wanted) - set(ids.tolist()))
+    parts = [vectors] if ids.shape[0] else []
+    if missing:
+        _ids, matrix = feature_matrix(user_ids=missing)
+        if matrix.shape[0]:
+            parts.append(serving.user_embeddings_encode(user_tower=model.user_tower, matrix=matrix))
+    if not parts:
+        raise SeedSetError(f"none of the {len(wanted)} seeds has an embedding or stored features")
+    seeds = torch.from_numpy(np.concatenate(parts, axis=0))
+    summary = model.lookalike.summarise_seeds(seeds)
+    seed_cache.seed_summary_cache(key=key, summary=summary)
+    return summary

@@ -1,4 +1,4 @@
-"""Feature refresh tasks. Thin: the services do the work; these only route it through Celery.
+"""Feature refresh and embedding tasks. Thin: the services do the work; these only route it through Celery.
 
 All of them are idempotent (acks_late redelivers a task whose worker died): see matching.services.
 """
@@ -71,3 +71,22 @@ def features_refresh_all(
         features_refresh_finish.si(run_id),
     ).apply_async()
     return run_id
+
+
+@shared_task(name="matching.tasks.embeddings_encode_chunk", **_RETRY)
+def embeddings_encode_chunk(model_version_id: int, first_user_id: int, end_user_id: int) -> int:
+    """Encode and upsert the embeddings of one id range; the same rows whatever the number of deliveries."""
+    return services.user_embeddings_encode_range(
+        model_version_id=model_version_id, first_user_id=first_user_id, end_user_id=end_user_id
+    )
+
+
+@shared_task(name="matching.tasks.embeddings_encode_all", **_RETRY)
+def embeddings_encode_all(model_version_id: int, chunk_size: int = services.EMBEDDING_CHUNK_SIZE) -> int:
+    """Encode everyone with stored features under a model version: fan the id ranges out as a group, so
+    any worker takes any chunk. Returns the number of chunks; never waits for them (see features_refresh_all).
+    """
+    ranges = services.user_embedding_chunks_plan(chunk_size=chunk_size)
+    if ranges:
+        group(embeddings_encode_chunk.si(model_version_id, first, end) for first, end in ranges).apply_async()
+    return len(ranges)

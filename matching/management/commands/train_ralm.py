@@ -1,0 +1,156 @@
+"""`manage.py train_ralm [--model-version V] [--activate] [--encode]`: train RALM here and register it.
+
+Reads the check-ins and features of the app (matching.training), trains both stages with progress bars on
+stderr, writes the artefact under VICINO_MODEL_DIR/ralm/<version>/, registers it with its metrics as a
+candidate and, with --activate, makes it the served version. --encode then stores everyone's embedding
+under it (in this process), so the index and the seed summaries have something to read.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import torch
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from matching import services
+from matching.features import SCHEMA
+from matching.models import ModelVersion
+from matching.serving import artefact_directory, ralm_artefact_save
+from matching.training import RalmTrainingOptions, TrainingDataError, ralm_train
+from users.management.commands.import_checkins import TqdmProgress
+
+MODEL_NAME = "ralm"
+
+
+class Command(BaseCommand):
+    help = (
+        "Train RALM (stage 1 next-place, stage 2 look-alike) on the app's check-ins and features, split by "
+        "time; save it under VICINO_MODEL_DIR and register it with its validation AUC."
+    )
+
+    def add_arguments(self, parser) -> None:
+        defaults = RalmTrainingOptions()
+        parser.add_argument(
+            "--model-version", default=None, help="Default: the UTC time, e.g. 20260501-030000."
+        )
+        parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
+        parser.add_argument("--encode", action="store_true", help="Store everyone's embedding under it.")
+        parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
+        parser.add_argument("--hidden-dim", type=int, default=defaults.hidden_dim)
+        parser.add_argument("--k", type=int, default=defaults.k, help="k-means centroids per seed set.")
+        parser.add_argument("--tower-epochs", type=int, default=defaults.tower_epochs)
+        parser.add_argument("--lookalike-epochs", type=int, default=defaults.lookalike_epochs)
+        parser.add_argument("--max-train-tasks", type=int, default=defaults.max_train_tasks)
+        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            help="torch threads. Default 1: the models are small, and one thread is fastest on a busy host.",
+        )
+
+    def handle(self, *args, **options) -> None:
+        started = time.perf_counter()
+        version = options["model_version"] or timezone.now().strftime("%Y%m%d-%H%M%S")
+        artefact_path = f"{MODEL_NAME}/{version}"
+        if ModelVersion.objects.filter(name=MODEL_NAME, version=version).exists():
+            raise CommandError(f"{MODEL_NAME} {version} is already registered: pick another --model-version")
+        directory = artefact_directory(artefact_path=artefact_path)
+        if directory.exists():
+            raise CommandError(f"{directory} already exists: pick another --model-version")
+        if options["threads"] < 1:
+            raise CommandError("--threads must be at least 1")
+        torch.set_num_threads(options["threads"])
+        training_options = RalmTrainingOptions(
+            embedding_dim=options["embedding_dim"],
+            field_dim=options["embedding_dim"],
+            hidden_dim=options["hidden_dim"],
+            k=options["k"],
+            tower_epochs=options["tower_epochs"],
+            lookalike_epochs=options["lookalike_epochs"],
+            max_train_tasks=options["max_train_tasks"],
+            seed=options["seed"],
+        )
+
+        bars: dict[str, tqdm] = {}
+
+        def progress(stage: str, epoch: int, epochs: int, loss: float) -> None:
+            if stage not in bars:
+                bars[stage] = tqdm(total=epochs, desc=f"train_ralm: {stage}", unit="epoch", file=self.stderr)
+            bars[stage].set_postfix(loss=f"{loss:.4f}")
+            bars[stage].update(1)
+            if epoch == epochs:
+                bars.pop(stage).close()
+
+        try:
+            self.stderr.write("train_ralm: reading check-ins and computing features as of the splits…")
+            result = ralm_train(options=training_options, progress=progress)
+        except TrainingDataError as error:
+            raise CommandError(str(error)) from error
+        finally:
+            for bar in bars.values():
+                bar.close()
+        train_seconds = time.perf_counter() - started
+        metrics = {**result.metrics, "train_seconds": round(train_seconds, 2)}
+
+        ralm_artefact_save(
+            artefact_path=artefact_path, user_tower=result.user_tower, lookalike=result.lookalike
+        )
+        try:
+            model_version = services.model_version_register(
+                name=MODEL_NAME,
+                version=version,
+                artefact_path=artefact_path,
+                metrics=metrics,
+                feature_schema_version=SCHEMA.version,
+            )
+        except Exception:
+            shutil.rmtree(directory, ignore_errors=True)  # nothing registered: leave no orphan files
+            raise
+        if options["activate"]:
+            model_version = services.model_version_activate(name=MODEL_NAME, version=version)
+        encoded = None
+        if options["encode"]:
+            progress_bar = TqdmProgress(self.stderr, label="train_ralm")
+            try:
+                encoded = services.user_embeddings_encode_all(
+                    model_version_id=model_version.pk, on_chunk=lambda n: progress_bar("embeddings", n, None)
+                )
+            finally:
+                progress_bar.close()
+
+        rows = [
+            ("model", f"{MODEL_NAME} {version} ({model_version.status})"),
+            ("artefact", str(directory)),
+            ("people / places / visits", _counts(metrics)),
+            ("split (train | validation from)", f"{metrics['t_train']} | {metrics['t_val']}"),
+            ("stage 1 examples", f"{metrics['tower_examples']:,}"),
+            ("stage 1 loss (first → last epoch)", _first_last(metrics["tower_losses"])),
+            ("stage 2 tasks / triples", f"{metrics['train_tasks']:,} / {metrics['train_triples']:,}"),
+            ("stage 2 loss (first → last epoch)", _first_last(metrics["lookalike_losses"])),
+            ("train AUC (mean over tasks)", f"{metrics['train_auc']:.4f}"),
+            ("validation AUC, RALM", f"{metrics['val_auc']:.4f}"),
+            ("validation AUC, cosine to mean seed", f"{metrics['val_mean_seed_cosine_auc']:.4f}"),
+            ("validation AUC, random", "0.5000"),
+            ("validation tasks", f"{metrics['val_tasks']:,}"),
+            ("embeddings stored", "-" if encoded is None else f"{encoded:,}"),
+            ("training time", f"{train_seconds:.1f} s"),
+            ("total time", f"{time.perf_counter() - started:.1f} s"),
+        ]
+        width = max(len(label) for label, _value in rows)
+        self.stdout.write(f"| {'':<{width}} | value |")
+        self.stdout.write(f"|{'-' * (width + 2)}|-------|")
+        for label, value in rows:
+            self.stdout.write(f"| {label:<{width}} | {value} |")
+
+
+def _first_last(losses: list[float]) -> str:
+    return f"{losses[0]:.4f} → {losses[-1]:.4f}" if losses else "-"
+
+
+def _counts(metrics: dict) -> str:
+    return f"{metrics['people']:,} / {metrics['places']:,} / {metrics['visits']:,}"
