@@ -77,13 +77,18 @@ class DINConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DINConfig:
-        data = dict(data)
-        for key in ("item_features", "user_features"):
-            data[key] = tuple(SparseFeature(**feature) for feature in data.get(key, ()))
-        for key in ("attention_dims", "output_dims"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        return cls(**config_fields_from_dict(data))
+
+
+def config_fields_from_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A DIN/ETA config's JSON form (lists, plain dicts) → the keyword arguments its dataclass takes."""
+    data = dict(data)
+    for key in ("item_features", "user_features"):
+        data[key] = tuple(SparseFeature(**feature) for feature in data.get(key, ()))
+    for key in ("attention_dims", "output_dims"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return data
 
 
 class Dice(nn.Module):

@@ -39,6 +39,7 @@ from ml.ranking.din import (
     SparseFeature,
     TargetAttention,
     activation_factory,
+    config_fields_from_dict,
     embed_user,
 )
 
@@ -156,13 +157,7 @@ class ETAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ETAConfig:
-        data = dict(data)
-        for key in ("item_features", "user_features"):
-            data[key] = tuple(SparseFeature(**feature) for feature in data.get(key, ()))
-        for key in ("attention_dims", "output_dims"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        return cls(**config_fields_from_dict(data))
 
 
 class ETA(nn.Module):
