@@ -32,6 +32,21 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor
     return [batch for batch in order.split(batch_size) if batch.numel() > 1]
 
 
+def _optimise_epoch(
+    optimiser: torch.optim.Optimizer, batches: list[Tensor], batch_loss: Callable[[Tensor], Tensor]
+) -> float:
+    """One pass over `batches` (each a (b,) index tensor); returns the mean loss per example."""
+    total, count = 0.0, 0
+    for batch in batches:
+        loss = batch_loss(batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * batch.numel()
+        count += batch.numel()
+    return total / max(count, 1)
+
+
 def train_user_tower(
     model: UserRepresentationModel,
     inputs: dict[str, Tensor],
@@ -56,24 +71,21 @@ def train_user_tower(
         optimiser = torch.optim.Adam(
             model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
+
+        def batch_loss(batch: Tensor) -> Tensor:
+            positives = next_places[batch]
+            negatives = sampler.sample(positives, num_negatives, generator=generator)
+            log_expected = None
+            if model.config.logq_correction:
+                candidates = torch.cat([positives.unsqueeze(1), negatives], dim=1)
+                log_expected = sampler.log_expected_count(candidates, num_negatives)
+            batch_inputs = {name: values[batch] for name, values in inputs.items()}
+            return model.next_place_loss(batch_inputs, positives, negatives, log_expected)
+
         model.train()
         for epoch in range(config.epochs):
-            total, count = 0.0, 0
-            for batch in _batches(next_places.shape[0], config.batch_size, generator):
-                positives = next_places[batch]
-                negatives = sampler.sample(positives, num_negatives, generator=generator)
-                log_expected = None
-                if model.config.logq_correction:
-                    candidates = torch.cat([positives.unsqueeze(1), negatives], dim=1)
-                    log_expected = sampler.log_expected_count(candidates, num_negatives)
-                batch_inputs = {name: values[batch] for name, values in inputs.items()}
-                loss = model.next_place_loss(batch_inputs, positives, negatives, log_expected)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * batch.numel()
-                count += batch.numel()
-            losses.append(total / max(count, 1))
+            batches = _batches(next_places.shape[0], config.batch_size, generator)
+            losses.append(_optimise_epoch(optimiser, batches, batch_loss))
             if progress is not None:
                 progress(epoch + 1, config.epochs, losses[-1])
     model.eval()
@@ -158,16 +170,13 @@ def train_lookalike(
         for epoch in range(config.epochs):
             assignment = cluster_seed_sets(model, tasks.seeds, tasks.seed_mask, seed=config.seed + epoch)
             model.train()
-            total, count = 0.0, 0
-            for batch in _batches(labels.shape[0], config.batch_size, generator):
+
+            def batch_loss(batch: Tensor, assignment=assignment) -> Tensor:
                 scores = lookalike_batch_scores(model, tasks, assignment, batch)
-                loss = F.binary_cross_entropy_with_logits(model.logits(scores), labels[batch])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * batch.numel()
-                count += batch.numel()
-            losses.append(total / max(count, 1))
+                return F.binary_cross_entropy_with_logits(model.logits(scores), labels[batch])
+
+            batches = _batches(labels.shape[0], config.batch_size, generator)
+            losses.append(_optimise_epoch(optimiser, batches, batch_loss))
             if progress is not None:
                 progress(epoch + 1, config.epochs, losses[-1])
     model.eval()

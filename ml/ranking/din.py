@@ -232,6 +232,25 @@ def embed_user(
     return parts
 
 
+def user_tables(config: Any) -> nn.ModuleDict:
+    """One embedding table per user feature; `config` is a DINConfig or an ETAConfig (same fields)."""
+    return nn.ModuleDict(
+        {f.name: nn.Embedding(f.vocab_size, config.embedding_dim) for f in config.user_features}
+    )
+
+
+def output_head(in_dim: int, config: Any, activation: Callable[[int], nn.Module]) -> MLP:
+    """The output MLP, (B, in_dim) → (B, 1) logit, shared by DIN and ETA."""
+    return MLP(
+        in_dim,
+        (*config.output_dims, 1),
+        batch_norm=False,
+        dropout=config.dropout,
+        activate_last=False,
+        activation=activation,
+    )
+
+
 class DIN(nn.Module):
     """DIN's click / acceptance model.
 
@@ -250,21 +269,12 @@ class DIN(nn.Module):
                 config.activation, epsilon=config.dice_epsilon, momentum=config.dice_momentum
             )
             self.items = ItemEmbedding(config.item_features, config.embedding_dim)
-            self.user_tables = nn.ModuleDict(
-                {f.name: nn.Embedding(f.vocab_size, config.embedding_dim) for f in config.user_features}
-            )
+            self.user_tables = user_tables(config)
             self.attention = TargetAttention(self.items.out_dim, config.attention_dims, activation)
             in_dim = (
                 2 * self.items.out_dim + len(config.user_features) * config.embedding_dim + config.dense_dim
             )
-            self.output = MLP(
-                in_dim,
-                (*config.output_dims, 1),
-                batch_norm=False,
-                dropout=config.dropout,
-                activate_last=False,
-                activation=activation,
-            )
+            self.output = output_head(in_dim, config, activation)
 
     def forward(
         self,

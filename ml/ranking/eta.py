@@ -32,7 +32,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ml.layers import MLP, masked_mean, padding_mask
+from ml.layers import masked_mean, padding_mask
 from ml.ranking.din import (
     Activation,
     ItemEmbedding,
@@ -41,6 +41,8 @@ from ml.ranking.din import (
     activation_factory,
     config_fields_from_dict,
     embed_user,
+    output_head,
+    user_tables,
 )
 
 LongMode = Literal["eta", "full", "sim_hard", "avg"]
@@ -182,21 +184,12 @@ class ETA(nn.Module):
                 config.activation, epsilon=config.dice_epsilon, momentum=config.dice_momentum
             )
             self.items = ItemEmbedding(config.item_features, config.embedding_dim)
-            self.user_tables = nn.ModuleDict(
-                {f.name: nn.Embedding(f.vocab_size, config.embedding_dim) for f in config.user_features}
-            )
+            self.user_tables = user_tables(config)
             dim = self.items.out_dim
             self.short_attention = TargetAttention(dim, config.attention_dims, activation)
             self.long_attention = TargetAttention(dim, config.attention_dims, activation)
             in_dim = 3 * dim + len(config.user_features) * config.embedding_dim + config.dense_dim
-            self.output = MLP(
-                in_dim,
-                (*config.output_dims, 1),
-                batch_norm=False,
-                dropout=config.dropout,
-                activate_last=False,
-                activation=activation,
-            )
+            self.output = output_head(in_dim, config, activation)
         # Drawn from its own generator so the hash depends on hash_seed only, not on the model's init.
         generator = torch.Generator().manual_seed(config.hash_seed)
         self.register_buffer("projection", torch.randn(dim, config.hash_bits, generator=generator))
