@@ -16,20 +16,28 @@ The index holds the stored universal user embeddings (RALM stage 1, `UserEmbeddi
 version, as they are: queries must be vectors of that space. Look-alike scoring of a known candidate list
 (nearby, invitations) does not need the index: `candidate_scores` scores them against a seed summary with
 RALM's own score.
+
+**Kept fresh per process.** `embedding_index_active` keeps one built index per process for the active
+version, tagged with that version's embedding revision: a counter in the shared cache that every write of
+stored embeddings bumps on commit (matching.services). A request that finds another version active, or
+the revision moved, rebuilds the index; so activating a version, or re-encoding people after their
+features changed, reaches every process's index without a restart or a message.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
 import torch
+from django.core.cache import cache
 
 from matching.selectors import user_embedding_matrix
-from matching.serving import LoadedRalm
+from matching.serving import LoadedRalm, embedding_revision_key, ralm_active
 from ml.ralm import SeedSummary
 
 EXACT_LIMIT = 1_000_000
@@ -102,6 +110,37 @@ def embedding_index_build(*, model_version_id: int, **options) -> EmbeddingIndex
     if user_ids.shape[0] == 0:
         raise ValueError(f"model version {model_version_id} has no stored embeddings: encode them first")
     return EmbeddingIndex.build(user_ids=user_ids, vectors=vectors, **options)
+
+
+_active_index: dict[str, tuple[int, int, EmbeddingIndex]] = {}
+_active_index_lock = threading.Lock()
+
+
+def embedding_index_active(*, name: str = "ralm") -> EmbeddingIndex | None:
+    """The index over the active version's stored embeddings, built once per process and rebuilt when
+    the active version or its embeddings change (see the module doc). None when no version is active or
+    nobody is encoded under it yet."""
+    model = ralm_active(name=name)
+    if model is None:
+        return None
+    revision = int(cache.get(embedding_revision_key(model_version_id=model.model_version_id)) or 0)
+    with _active_index_lock:
+        held = _active_index.get(name)
+        if held is not None and held[:2] == (model.model_version_id, revision):
+            return held[2]
+        # Built under the lock: concurrent requests wait for one build instead of each building a copy.
+        try:
+            index = embedding_index_build(model_version_id=model.model_version_id)
+        except ValueError:
+            return None
+        _active_index[name] = (model.model_version_id, revision, index)
+        return index
+
+
+def active_indexes_clear() -> None:
+    """Forget every process-held index (tests; or to free memory)."""
+    with _active_index_lock:
+        _active_index.clear()
 
 
 def candidate_scores(

@@ -159,7 +159,17 @@ def feature_refresh_people(
     for start in range(0, len(ids), chunk_size):
         batch = _features_of_existing(user_ids=ids[start : start + chunk_size], at=at)
         written += feature_vectors_store(batch=batch) if batch is not None else 0
+        _embeddings_follow_features(user_ids=ids[start : start + chunk_size])
     return written
+
+
+def _embeddings_follow_features(*, user_ids: Sequence[int]) -> None:
+    # The features are stored whatever happens here; a model that cannot be served is the registry's
+    # problem (activation refuses one), and the nightly refresh re-encodes everyone anyway.
+    try:
+        user_embeddings_refresh_active(user_ids=user_ids)
+    except serving.ModelArtefactError:
+        logger.exception("could not re-encode %d people under the active RALM", len(user_ids))
 
 
 # Coalesced per-person refresh -------------------------------------------------------------------
@@ -317,6 +327,8 @@ def feature_refresh_chunk_compute(*, run_id: int, index: int) -> int:
             FeatureRefreshRun.objects.filter(pk=run_id).update(
                 done_chunks=F("done_chunks") + 1, done_people=F("done_people") + chunk.people
             )
+    if user_ids:
+        _embeddings_follow_features(user_ids=user_ids)
     return stored
 
 
@@ -417,8 +429,18 @@ def model_version_activate(*, name: str, version: str) -> ModelVersion:
     target.activated_at = timezone.now()
     target.save(update_fields=["status", "activated_at"])
     transaction.on_commit(lambda: serving.active_version_publish(model_version=target))
+    transaction.on_commit(lambda: _embeddings_encode_if_missing(model_version=target))
     logger.info("model %s %s activated", name, version)
     return target
+
+
+def _embeddings_encode_if_missing(*, model_version: ModelVersion) -> None:
+    """A version activated before anyone was encoded under it (train_ralm without --encode, or an
+    activation from the admin) gets everyone encoded by the workers, so it does not serve from nothing."""
+    from matching.tasks import embeddings_encode_all  # tasks import this module
+
+    if not UserEmbedding.objects.filter(model_version=model_version).exists():
+        embeddings_encode_all.delay(model_version.pk)
 
 
 # User embeddings --------------------------------------------------------------------------------
@@ -450,13 +472,37 @@ def user_embeddings_encode_range(*, model_version_id: int, first_user_id: int, e
     Idempotent: a redelivered chunk rewrites the same rows (same features → same vectors).
     Returns the rows written.
     """
-    model_version = ModelVersion.objects.get(pk=model_version_id)
-    model = serving.ralm_loaded(model_version=model_version)
-    as_of = dict(
-        FeatureVector.objects.filter(
+    return _embeddings_encode(
+        model_version=ModelVersion.objects.get(pk=model_version_id),
+        rows=FeatureVector.objects.filter(
             schema_version=SCHEMA.version, user_id__gte=first_user_id, user_id__lt=end_user_id
-        ).values_list("user_id", "as_of")
+        ),
     )
+
+
+def user_embeddings_encode_people(*, model_version: ModelVersion, user_ids: Sequence[int]) -> int:
+    """Encode these people (those with stored features) under a version and upsert their rows."""
+    return _embeddings_encode(
+        model_version=model_version,
+        rows=FeatureVector.objects.filter(schema_version=SCHEMA.version, user_id__in=sorted(set(user_ids))),
+    )
+
+
+def user_embeddings_refresh_active(*, user_ids: Sequence[int]) -> int:
+    """Re-encode these people under the active RALM, if one is active: called right after their features
+    were stored, so the embeddings nearby, invitations and campaigns read never lag their features."""
+    model = serving.ralm_active()
+    if model is None or not user_ids:
+        return 0
+    return user_embeddings_encode_people(
+        model_version=ModelVersion.objects.get(pk=model.model_version_id), user_ids=user_ids
+    )
+
+
+def _embeddings_encode(*, model_version: ModelVersion, rows) -> int:
+    model = serving.ralm_loaded(model_version=model_version)
+    model_version_id = model_version.pk
+    as_of = dict(rows.values_list("user_id", "as_of"))
     if not as_of:
         return 0
     user_ids, matrix = feature_matrix(user_ids=sorted(as_of))
@@ -479,6 +525,7 @@ def user_embeddings_encode_range(*, model_version_id: int, first_user_id: int, e
         update_fields=["vector", "features_as_of", "computed_at"],
         batch_size=2000,
     )
+    transaction.on_commit(lambda: serving.embedding_revision_bump(model_version_id=model_version_id))
     return len(user_ids)
 
 

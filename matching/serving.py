@@ -172,6 +172,20 @@ def active_version_publish(*, model_version: ModelVersion) -> None:
     )
 
 
+def embedding_revision_key(*, model_version_id: int) -> str:
+    return f"ralm:embeddings-revision:{model_version_id}"
+
+
+def embedding_revision_bump(*, model_version_id: int) -> None:
+    """Tell every process that a version's stored embeddings changed, so in-memory indexes rebuild."""
+    key = embedding_revision_key(model_version_id=model_version_id)
+    if not cache.add(key, 1, timeout=None):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired or evicted between add and incr
+            cache.add(key, 1, timeout=None)
+
+
 def _active_pointer(*, name: str) -> dict | None:
     key = active_version_cache_key(name=name)
     pointer = cache.get(key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from config.celery import app
 from matching import seed_cache, services, serving, tasks
 from matching.index import EmbeddingIndex, candidate_scores, embedding_index_build
 from matching.models import UserEmbedding
@@ -239,3 +242,86 @@ def test_seeds_without_a_stored_embedding_are_encoded_from_their_features():
     assert torch.allclose(summary.global_vector, direct.global_vector, atol=1e-6)
     with pytest.raises(services.SeedSetError):
         services.seed_summary_get(model_version=model_version, seed_user_ids=[UserFactory().pk])
+
+
+# Keeping embeddings and indexes fresh ---------------------------------------------------------------
+
+
+def _stored_vector(user_id: int, model_version) -> np.ndarray:
+    return np.frombuffer(
+        bytes(UserEmbedding.objects.get(user_id=user_id, model_version=model_version).vector), "<f4"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_features_refresh_re_encodes_the_person_under_the_active_version_only():
+    people = _people_with_features(3)
+    active = tiny_ralm_register(version="v1")
+    candidate = tiny_ralm_register(version="v2", seed=1)
+    services.user_embeddings_encode_all(model_version_id=active.pk)
+    services.model_version_activate(name="ralm", version="v1")
+    before = _stored_vector(people[0], active)
+    later = timezone.now()
+    # Features that differ from the stored random ones: the refresh computes them from the (empty) history.
+    services.feature_refresh_people(user_ids=[people[0]], at=later)
+
+    after = _stored_vector(people[0], active)
+    _ids, matrix = feature_matrix(user_ids=[people[0]])
+    np.testing.assert_allclose(after, embed(active, matrix).numpy()[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(after, before)
+    assert UserEmbedding.objects.get(user_id=people[0], model_version=active).features_as_of == later
+    assert not UserEmbedding.objects.filter(model_version=candidate).exists()  # not served: left alone
+    # The others were not touched.
+    assert UserEmbedding.objects.filter(model_version=active).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_activating_a_version_nobody_is_encoded_under_asks_the_workers_to_encode_everyone():
+    redis = get_redis_connection("default")
+    queue = app.conf.task_default_queue
+    redis.delete(queue)
+    _people_with_features(4)
+    bare = tiny_ralm_register(version="v1")
+    encoded = tiny_ralm_register(version="v2", seed=1)
+    services.user_embeddings_encode_all(model_version_id=encoded.pk)
+    try:
+        services.model_version_activate(name="ralm", version="v1")
+        services.model_version_activate(name="ralm", version="v2")  # already encoded: nothing to ask
+        messages = [json.loads(raw) for raw in redis.lrange(queue, 0, -1)]
+    finally:
+        redis.delete(queue)
+    assert [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages] == [
+        ("matching.tasks.embeddings_encode_all", [bare.pk])
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_process_index_follows_activations_and_re_encodings_without_a_restart():
+    from matching.index import active_indexes_clear, embedding_index_active
+
+    active_indexes_clear()
+    people = _people_with_features(6)
+    assert embedding_index_active() is None  # nothing active
+    first = tiny_ralm_register(version="v1")
+    second = tiny_ralm_register(version="v2", seed=7)
+    services.user_embeddings_encode_all(model_version_id=first.pk)
+    services.user_embeddings_encode_all(model_version_id=second.pk)
+    services.model_version_activate(name="ralm", version="v1")
+
+    index = embedding_index_active()
+    assert index is not None and sorted(index.user_ids.tolist()) == people
+    assert embedding_index_active() is index  # held, not rebuilt, while nothing changed
+    _ids, first_vectors = user_embedding_matrix(model_version_id=first.pk)
+    found, _scores = index.search(first_vectors[:1], 1)
+    assert found[0, 0] == people[int(np.argmax(first_vectors @ first_vectors[0]))]
+
+    newcomer = _people_with_features(1)[0]
+    services.user_embeddings_encode_people(model_version=first, user_ids=[newcomer])
+    grown = embedding_index_active()
+    assert grown is not index and newcomer in grown.user_ids.tolist()
+
+    services.model_version_activate(name="ralm", version="v2")
+    switched = embedding_index_active()
+    _ids, second_vectors = user_embedding_matrix(model_version_id=second.pk)
+    np.testing.assert_allclose(switched.index.reconstruct_n(0, switched.size), second_vectors, rtol=1e-6)
+    active_indexes_clear()

@@ -2,8 +2,8 @@
 
 Reads the check-ins and features of the app (matching.training), trains both stages with progress bars on
 stderr, writes the artefact under VICINO_MODEL_DIR/ralm/<version>/, registers it with its metrics as a
-candidate and, with --activate, makes it the served version. --encode then stores everyone's embedding
-under it (in this process), so the index and the seed summaries have something to read.
+candidate. --encode stores everyone's embedding under it (in this process) and --activate then makes it
+the served version; activated without --encode, the workers encode everyone (matching.services).
 """
 
 from __future__ import annotations
@@ -111,10 +111,9 @@ class Command(BaseCommand):
         except Exception:
             shutil.rmtree(directory, ignore_errors=True)  # nothing registered: leave no orphan files
             raise
-        if options["activate"]:
-            model_version = services.model_version_activate(name=MODEL_NAME, version=version)
         encoded = None
         if options["encode"]:
+            # Before activating: the version then serves with everyone's embedding from its first request.
             progress_bar = TqdmProgress(self.stderr, label="train_ralm")
             try:
                 encoded = services.user_embeddings_encode_all(
@@ -122,6 +121,8 @@ class Command(BaseCommand):
                 )
             finally:
                 progress_bar.close()
+        if options["activate"]:
+            model_version = services.model_version_activate(name=MODEL_NAME, version=version)
 
         rows = [
             ("model", f"{MODEL_NAME} {version} ({model_version.status})"),
