@@ -30,14 +30,18 @@ def model_dir(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_train_ralm_registers_an_active_loadable_model_with_its_validation_auc(model_dir):
+def test_train_ralm_registers_an_active_loadable_model_with_its_validation_auc(
+    model_dir, django_capture_on_commit_callbacks
+):
     checkins_load(dataset=synthetic_city_dataset(people=40))
     people = list(User.objects.values_list("pk", flat=True))
     services.feature_refresh_people(user_ids=people, at=timezone.now())
     out = StringIO()
 
-    call_command("train_ralm", "--model-version", "t1", "--activate", "--encode", *TINY, stdout=out,
-                 stderr=StringIO())  # fmt: skip
+    # Committed, the way the command's own transaction would be: activation publishes on commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_ralm", "--model-version", "t1", "--activate", "--encode", *TINY, stdout=out,
+                     stderr=StringIO())  # fmt: skip
 
     model_version = ModelVersion.objects.get(name="ralm", version="t1")
     assert (model_version.status, model_version.artefact_path) == ("active", "ralm/t1")
@@ -55,3 +59,10 @@ def test_train_ralm_registers_an_active_loadable_model_with_its_validation_auc(m
 
     with pytest.raises(CommandError, match="already registered"):
         call_command("train_ralm", "--model-version", "t1", *TINY, stdout=StringIO(), stderr=StringIO())
+    # The demo's re-run: a version is active, so nothing is trained or registered.
+    out = StringIO()
+    call_command(
+        "train_ralm", "--model-version", "t2", "--if-none-active", *TINY, stdout=out, stderr=StringIO()
+    )
+    assert "t1 is already active" in out.getvalue()
+    assert not ModelVersion.objects.filter(version="t2").exists()

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from matching import services
 from matching.features import SCHEMA
 from matching.models import ModelVersion
+from matching.selectors import model_version_active
 from matching.serving import artefact_directory, ralm_artefact_save
 from matching.training import RalmTrainingOptions, TrainingDataError, ralm_train
 from users.management.commands.import_checkins import TqdmProgress
@@ -39,6 +40,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
         parser.add_argument("--encode", action="store_true", help="Store everyone's embedding under it.")
+        parser.add_argument(
+            "--if-none-active",
+            action="store_true",
+            help="Do nothing when a version is already active (the demo re-runs without retraining).",
+        )
         parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
         parser.add_argument("--hidden-dim", type=int, default=defaults.hidden_dim)
         parser.add_argument("--k", type=int, default=defaults.k, help="k-means centroids per seed set.")
@@ -55,6 +61,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()
+        if options["if_none_active"]:
+            active = model_version_active(name=MODEL_NAME)
+            if active is not None:
+                self.stdout.write(
+                    f"train_ralm: {MODEL_NAME} {active.version} is already active; not retraining"
+                )
+                return
         version = options["model_version"] or timezone.now().strftime("%Y%m%d-%H%M%S")
         artefact_path = f"{MODEL_NAME}/{version}"
         if ModelVersion.objects.filter(name=MODEL_NAME, version=version).exists():
