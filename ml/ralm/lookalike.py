@@ -65,6 +65,10 @@ class SeedSummary:
     weights: Tensor
 
 
+#: Same guard as F.cosine_similarity's default: a zero vector has cosine 0 with everything.
+_COSINE_EPS = 1e-8
+
+
 def _seed_mask(weights: Tensor, mask: Tensor | None) -> Tensor:
     keep = weights > 0
     return keep if mask is None else keep & mask
@@ -101,13 +105,15 @@ class LocalAttention(nn.Module):
 
     def forward(self, seeds: Tensor, weights: Tensor, mask: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         batch = targets.shape[0]
-        queries = targets @ self.bilinear.T  # (B, d): W_l e_u
         if seeds.shape[0] == 1:
-            # One seed set for all targets (serving): two plain matmuls instead of B small batched ones.
+            # One seed set for all targets (serving): e_sᵀ W_l e_u = (W_lᵀ e_s)ᵀ e_u, so the bilinear form
+            # is applied to the S seeds (or k centroids) once instead of to each of the B targets.
             shared = seeds[0]
-            logits = torch.tanh(queries @ shared.T) + log_weights(weights).expand(batch, -1)
-            attention = masked_softmax(logits, mask.expand(batch, -1))
+            keys = shared @ self.bilinear  # (S, d): row s is W_lᵀ e_s
+            logits = torch.tanh(targets @ keys.T) + log_weights(weights)
+            attention = masked_softmax(logits, mask)
             return attention @ shared, attention
+        queries = targets @ self.bilinear.T  # (B, d): W_l e_u
         logits = torch.tanh(torch.einsum("bsd,bd->bs", seeds, queries)) + log_weights(weights)
         attention = masked_softmax(logits, mask.expand(batch, -1))
         return torch.einsum("bs,bsd->bd", attention, seeds), attention
@@ -186,8 +192,11 @@ class LookalikeModel(nn.Module):
         users = targets if encoded else self.encode(targets)
         keep = seed_weights > 0
         local_vec, local_weights = self.local_attention(seed_vectors, seed_weights, keep, users)
-        global_cos = F.cosine_similarity(users, global_vec.expand_as(users), dim=-1)
-        local_cos = F.cosine_similarity(users, local_vec, dim=-1)
+        # Cosines as dot products of unit vectors: the target side is normalised once for both terms.
+        unit_users = F.normalize(users, dim=-1, eps=_COSINE_EPS)
+        unit_global = F.normalize(global_vec, dim=-1, eps=_COSINE_EPS)
+        global_cos = (unit_users * unit_global).sum(-1)
+        local_cos = (unit_users * F.normalize(local_vec, dim=-1, eps=_COSINE_EPS)).sum(-1)
         return self.alpha * global_cos + self.beta * local_cos, local_weights
 
     def forward(
