@@ -188,6 +188,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("VICINO_AUTH_RATE", "20/min"),
         "location": os.environ.get("VICINO_LOCATION_RATE", "120/min"),
+        "interactions": os.environ.get("VICINO_INTERACTION_RATE", "60/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -10,6 +10,7 @@ from users.models import (
     LocationPing,
     Place,
     Profile,
+    Report,
     User,
     Visit,
 )
@@ -86,6 +87,13 @@ class FollowAdmin(admin.ModelAdmin):
 class BlockAdmin(admin.ModelAdmin):
     list_display = ("blocker", "blocked", "created_at")
     raw_id_fields = ("blocker", "blocked")
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ("reported", "reason", "reporter", "created_at", "reviewed_at")
+    list_filter = ("reason", "reviewed_at")
+    raw_id_fields = ("reporter", "reported")
 
 
 @admin.register(AppSession)

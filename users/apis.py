@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.fields import FiniteFloatField, LatitudeField, LongitudeField
 from config.schema import error_responses
 from users import services
-from users.models import Profile, Role
+from users.models import Profile, Report, Role
 from users.selectors import me_get
 
 # Output shapes shared by several views ------------------------------------------------------------
@@ -279,3 +279,91 @@ class MeLocationApi(APIView):
             accuracy_m=serializer.validated_data.get("accuracy_m"),
         )
         return Response(OwnLocationSerializer(location).data)
+
+
+# What people do to each other -----------------------------------------------------------------------
+
+
+class DoneSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when it was already so (every action is idempotent).")
+
+
+class _PersonActionApi(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "interactions"
+
+
+def _person_schema(operation_id: str, description: str, request=None, response=DoneSerializer):
+    return extend_schema(
+        operation_id=operation_id,
+        request=request,
+        responses={200: response, **error_responses(400, 401, 404, 429)},
+        description=description,
+    )
+
+
+class PersonWaveApi(_PersonActionApi):
+    @_person_schema("person_wave", "Wave at someone you can see nearby.")
+    def post(self, request, person_id: int):
+        services.person_gesture_send(actor=request.user, target_id=person_id, kind="wave")
+        return Response(DoneSerializer({"changed": True}).data)
+
+
+class PersonLikeApi(_PersonActionApi):
+    @_person_schema("person_like", "Like someone's profile.")
+    def post(self, request, person_id: int):
+        services.person_gesture_send(actor=request.user, target_id=person_id, kind="like")
+        return Response(DoneSerializer({"changed": True}).data)
+
+
+class PersonFollowApi(_PersonActionApi):
+    @_person_schema("person_follow", "Follow someone. Two people who follow each other are friends.")
+    def post(self, request, person_id: int):
+        changed = services.follow_set(actor=request.user, target_id=person_id, following=True)
+        return Response(DoneSerializer({"changed": changed}).data)
+
+    @_person_schema("person_unfollow", "Stop following someone.")
+    def delete(self, request, person_id: int):
+        changed = services.follow_set(actor=request.user, target_id=person_id, following=False)
+        return Response(DoneSerializer({"changed": changed}).data)
+
+
+class PersonBlockApi(_PersonActionApi):
+    @_person_schema("person_block", "Block someone: you disappear from each other everywhere.")
+    def post(self, request, person_id: int):
+        changed = services.block_create(actor=request.user, target_id=person_id)
+        return Response(DoneSerializer({"changed": changed}).data)
+
+    @_person_schema("person_unblock", "Lift a block you made.")
+    def delete(self, request, person_id: int):
+        changed = services.block_delete(actor=request.user, target_id=person_id)
+        return Response(DoneSerializer({"changed": changed}).data)
+
+
+class PersonReportApi(_PersonActionApi):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=Report.Reason.choices)
+        details = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "ReportInput"
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        reason = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "ReportOutput"
+
+    @extend_schema(
+        operation_id="person_report",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 404, 429)},
+        description="Report someone to the moderators. They are blocked at the same time.",
+    )
+    def post(self, request, person_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = services.report_create(actor=request.user, target_id=person_id, **serializer.validated_data)
+        return Response(self.OutputSerializer(report).data, status=status.HTTP_201_CREATED)

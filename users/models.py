@@ -281,6 +281,40 @@ class Block(models.Model):
         return f"{self.blocker_id} blocks {self.blocked_id}"
 
 
+class ReportReason(models.TextChoices):
+    SPAM = "spam", "Spam or scam"
+    HARASSMENT = "harassment", "Harassment"
+    FAKE = "fake", "Fake profile"
+    INAPPROPRIATE = "inappropriate", "Inappropriate content"
+    OTHER = "other", "Something else"
+
+
+class Report(models.Model):
+    """Someone reported another person to the moderators. Reporting also blocks them (users.services)."""
+
+    Reason = ReportReason
+
+    reporter = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_made")
+    reported = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reports_received")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    details = models.TextField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reporter=models.F("reported")), name="report_not_self"),
+            models.CheckConstraint(
+                condition=Q(reason__in=ReportReason.values),
+                name="report_reason_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["reported", "created_at"], name="report_reported_time")]
+
+    def __str__(self) -> str:
+        return f"{self.reporter_id} reported {self.reported_id} ({self.reason})"
+
+
 class EventKind(models.TextChoices):
     VIEW = "view", "View"
     LIKE = "like", "Like"

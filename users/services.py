@@ -1,4 +1,5 @@
-"""Writes for users: sign-up, log-in tokens, profiles and locations. Each function is one transaction."""
+"""Writes for users: sign-up, log-in tokens, profiles, locations, and what people do to each other (wave,
+like, follow, block, report). Each function is one transaction."""
 
 from __future__ import annotations
 
@@ -20,8 +21,19 @@ from rest_framework.authtoken.models import Token
 
 from config.api import ApplicationError
 from users import geo, taxonomy
-from users.models import Location, LocationPing, Profile, Role, User
-from users.selectors import username_canonical
+from users.models import (
+    Block,
+    EventKind,
+    Follow,
+    InteractionEvent,
+    Location,
+    LocationPing,
+    Profile,
+    Report,
+    Role,
+    User,
+)
+from users.selectors import blocked_user_ids, username_canonical
 from users.signals import location_changed, person_features_changed_announce
 
 logger = logging.getLogger(__name__)
@@ -397,3 +409,95 @@ def location_update(
         partial(_announce_location_changed, user_id=user.pk, geohash=geohash, recorded_at=recorded_at)
     )
     return current
+
+
+# People and people --------------------------------------------------------------------------------
+
+#: What one person can send another from a nearby card. Messages have their own flow.
+GESTURE_KINDS: tuple[str, ...] = (EventKind.WAVE, EventKind.LIKE)
+
+
+def _other_person(*, actor: User, target_id: Any) -> User:
+    """The active person `target_id` as `actor` may act on them: not themselves, and not blocked either way.
+
+    A blocked or unknown person answers the same 404, so nobody can probe who blocked them.
+    """
+    if not _is_int(target_id) or isinstance(target_id, bool):
+        raise ApplicationError("person must be a user id", field="person", code="invalid")
+    if int(target_id) == actor.pk:
+        raise ApplicationError("You cannot do that to yourself.", field="person", code="self")
+    target = User.objects.filter(pk=int(target_id), is_active=True).first()
+    if target is None or target.pk in blocked_user_ids(user=actor):
+        raise ApplicationError("No such person.", field="person", code="not_found", status_code=404)
+    return target
+
+
+@transaction.atomic
+def person_gesture_send(
+    *, actor: User, target_id: Any, kind: str, metadata: Mapping | None = None
+) -> InteractionEvent:
+    """A wave or a like, logged as an interaction event (which feeds the social features and experiments)."""
+    if kind not in GESTURE_KINDS:
+        raise ApplicationError(f"kind must be one of {', '.join(GESTURE_KINDS)}", field="kind")
+    target = _other_person(actor=actor, target_id=target_id)
+    event = InteractionEvent.objects.create(
+        kind=kind, actor=actor, target=target, metadata=dict(metadata or {})
+    )
+    person_features_changed_announce(sender=InteractionEvent, user_ids=[actor.pk, target.pk])
+    return event
+
+
+@transaction.atomic
+def follow_set(*, actor: User, target_id: Any, following: bool) -> bool:
+    """Follow or unfollow; idempotent. Returns whether anything changed."""
+    target = _other_person(actor=actor, target_id=target_id)
+    if following:
+        _follow, changed = Follow.objects.get_or_create(follower=actor, followee=target)
+    else:
+        changed = Follow.objects.filter(follower=actor, followee=target).delete()[0] > 0
+    if changed:
+        person_features_changed_announce(sender=Follow, user_ids=[actor.pk, target.pk])
+    return changed
+
+
+def _block(*, actor: User, target: User) -> bool:
+    _block_row, created = Block.objects.get_or_create(blocker=actor, blocked=target)
+    # A block cuts every tie: neither keeps following the other.
+    unfollowed = Follow.objects.filter(follower=actor, followee=target).delete()[0]
+    unfollowed += Follow.objects.filter(follower=target, followee=actor).delete()[0]
+    if created or unfollowed:
+        person_features_changed_announce(sender=Block, user_ids=[actor.pk, target.pk])
+    return created
+
+
+@transaction.atomic
+def block_create(*, actor: User, target_id: Any) -> bool:
+    """Block someone: both disappear from each other's nearby lists, suggestions and invitations.
+    Idempotent; returns whether the block is new."""
+    return _block(actor=actor, target=_other_person(actor=actor, target_id=target_id))
+
+
+@transaction.atomic
+def block_delete(*, actor: User, target_id: Any) -> bool:
+    """Lift a block the actor made (not one made against them). Idempotent."""
+    if not _is_int(target_id) or isinstance(target_id, bool):
+        raise ApplicationError("person must be a user id", field="person", code="invalid")
+    deleted = Block.objects.filter(blocker=actor, blocked_id=int(target_id)).delete()[0] > 0
+    if deleted:
+        person_features_changed_announce(sender=Block, user_ids=[actor.pk, int(target_id)])
+    return deleted
+
+
+@transaction.atomic
+def report_create(*, actor: User, target_id: Any, reason: str, details: str = "") -> Report:
+    """Report someone to the moderators; they are blocked at the same time, so the reporter stops seeing
+    them at once."""
+    if reason not in Report.Reason.values:
+        raise ApplicationError(f"reason must be one of {', '.join(Report.Reason.values)}", field="reason")
+    if len(details) > 1000:
+        raise ApplicationError("details must be at most 1000 characters", field="details")
+    target = _other_person(actor=actor, target_id=target_id)
+    report = Report.objects.create(reporter=actor, reported=target, reason=reason, details=details)
+    _block(actor=actor, target=target)
+    logger.info("person %s reported person %s (%s)", actor.pk, target.pk, reason)
+    return report
