@@ -302,19 +302,33 @@ class DIN(nn.Module):
         """Σ over the embedding tables of `mba_l2` for the ids this batch reads; multiply by λ and add it to
         the loss. `frequencies` maps feature name → (vocab_size,) training counts (`feature_frequencies`);
         tables without an entry are not regularised."""
-        item_ids = mba_item_ids(target, history, history_mask)
-        total = self.items.tables[self.config.item_features[0].name].weight.new_zeros(())
-        for i, feature in enumerate(self.config.item_features):
+        return embedding_mba(self, frequencies, target, history, history_mask, user)
+
+
+def embedding_mba(
+    model: nn.Module,
+    frequencies: Mapping[str, Tensor],
+    target: Tensor,
+    history: Tensor,
+    history_mask: Tensor | None,
+    user: Tensor | None,
+) -> Tensor:
+    """MBA over a DIN-like model's tables (`model.items`, `model.user_tables`, `model.config`): the item
+    tables for the targets and the real history slots, the user tables for the user fields."""
+    config = model.config
+    item_ids = mba_item_ids(target, history, history_mask)
+    total = model.items.tables[config.item_features[0].name].weight.new_zeros(())
+    for i, feature in enumerate(config.item_features):
+        if feature.name in frequencies:
+            total = total + mba_l2(
+                model.items.tables[feature.name].weight, item_ids[i], frequencies[feature.name]
+            )
+    if user is not None:
+        for i, feature in enumerate(config.user_features):
             if feature.name in frequencies:
-                total = total + mba_l2(
-                    self.items.tables[feature.name].weight, item_ids[i], frequencies[feature.name]
-                )
-        if user is not None:
-            for i, feature in enumerate(self.config.user_features):
-                if feature.name in frequencies:
-                    weight = self.user_tables[feature.name].weight
-                    total = total + mba_l2(weight, user[:, i], frequencies[feature.name])
-        return total
+                weight = model.user_tables[feature.name].weight
+                total = total + mba_l2(weight, user[:, i], frequencies[feature.name])
+    return total
 
 
 def mba_item_ids(target: Tensor, history: Tensor, history_mask: Tensor | None) -> list[Tensor]:

@@ -26,6 +26,7 @@ The short recent sequence always has its own DIN attention unit, separate from t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ from ml.ranking.din import (
     activation_factory,
     config_fields_from_dict,
     embed_user,
+    embedding_mba,
     output_head,
     user_tables,
 )
@@ -238,6 +240,19 @@ class ETA(nn.Module):
             *embed_user(self.user_tables, self.config.user_features, user, dense),
         ]
         return self.output(torch.cat(parts, dim=-1)).squeeze(-1)
+
+    def mba_regularization(
+        self,
+        frequencies: Mapping[str, Tensor],
+        target: Tensor,
+        short_history: Tensor,
+        short_mask: Tensor | None = None,
+        user: Tensor | None = None,
+    ) -> Tensor:
+        """Mini-batch-aware L2 (as `DIN.mba_regularization`) over the ids of the targets, the short
+        history and the user fields. The long history's rows are left out: it reads thousands of rows per
+        sample, mostly to hash them, and penalising them all would weigh the long tail over the batch."""
+        return embedding_mba(self, frequencies, target, short_history, short_mask, user)
 
     def _long_interest(
         self, target: Tensor, query: Tensor, history: Tensor, mask: Tensor, signatures: Tensor | None
