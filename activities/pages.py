@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -75,7 +75,7 @@ def _participation_change(request: HttpRequest, pk: int, *, join: bool) -> HttpR
             message = "You left the activity." if changed else "You were not taking part."
     except ApplicationError as exc:
         if exc.status_code == 404:
-            raise
+            raise Http404(exc.message) from exc
         error, status = exc.message, (409 if exc.status_code == 409 else 400)
     if request.htmx:
         activity = activity_get(activity_id=pk, viewer=request.user)

@@ -179,7 +179,7 @@ class InterestsForm(ProfileSectionForm):
     interests = forms.MultipleChoiceField(
         choices=taxonomy.choices(taxonomy.INTERESTS),
         required=False,
-        widget=forms.CheckboxSelectMultiple(attrs={"class": "chips"}),
+        widget=forms.CheckboxSelectMultiple,
         label="I enjoy",
     )
 
@@ -209,7 +209,7 @@ class KeennessGridForm(ProfileSectionForm):
                 required=False,
                 label=_label(key),
                 initial=_keenness(stored.get(key)),
-                widget=forms.RadioSelect(attrs={"class": "segmented"}),
+                widget=forms.RadioSelect,
             )
 
     def keenness_fields(self, field: str, vocabulary: tuple[str, ...]) -> list[forms.BoundField]:
@@ -265,7 +265,7 @@ class TimesPlacesForm(KeennessGridForm):
     places = forms.MultipleChoiceField(
         choices=[(key, label) for key, label in taxonomy.choices(taxonomy.PLACE_TYPES) if key != "home"],
         required=False,
-        widget=forms.CheckboxSelectMultiple(attrs={"class": "chips"}),
+        widget=forms.CheckboxSelectMultiple,
         label="Places I like",
     )
 

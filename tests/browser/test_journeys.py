@@ -101,8 +101,15 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     page.get_by_label("Outdoors", exact=True).check()
     page.get_by_role("button", name="Save and continue").click()
 
-    # Location: drop a pin on the map (its tiles never load here, and the page says so).
+    # Location: the device's position fills the pin; then a pin dropped on the map replaces it (the map's
+    # tiles never load here, and the page says so).
     expect(page.get_by_role("heading", name="Where are you?")).to_be_visible()
+    page.context.grant_permissions(["geolocation"])
+    page.context.set_geolocation({"latitude": 40.7411, "longitude": -73.9897, "accuracy": 25})
+    page.get_by_role("button", name="Use my device's location").click()
+    expect(page.locator("[data-map-status]")).to_contain_text("Found you at 40.741100, -73.989700")
+    assert page.get_by_label("Latitude").input_value() == "40.741100"
+    expect(page.locator(".map.tiles-missing")).to_have_count(1)
     page.locator("#own-location-map").scroll_into_view_if_needed()
     x, y = _empty_map_point(page, page.locator("#own-location-map").bounding_box())
     page.mouse.click(x, y)
