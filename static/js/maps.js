@@ -42,6 +42,13 @@
     return isFinite(lat) && isFinite(lng) ? [lat, lng] : null;
   }
 
+  // Leaflet puts a string tooltip in as HTML: names and titles people typed go in as text only.
+  function asText(value) {
+    var span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+
   function fixed(value) { return (Math.round(value * 1e6) / 1e6).toFixed(6); }
 
   // --- your own location: a pin and the distance rings -------------------------------------------
@@ -128,7 +135,7 @@
   function venueMap(el) {
     var point = elementCenter(el);
     var map = baseMap(el, point, 15);
-    L.circleMarker(point, VENUE).bindTooltip(el.dataset.title || "Venue").addTo(map);
+    L.circleMarker(point, VENUE).bindTooltip(asText(el.dataset.title || "Venue")).addTo(map);
   }
 
   // --- an organiser picks the venue --------------------------------------------------------------
@@ -157,7 +164,7 @@
         if (!point) { return; }
         var isChosen = radio.value === chosen;
         option.classList.toggle("selected", isChosen);
-        var marker = L.circleMarker(point, isChosen ? CHOSEN : VENUE).bindTooltip(option.dataset.name).addTo(venues);
+        var marker = L.circleMarker(point, isChosen ? CHOSEN : VENUE).bindTooltip(asText(option.dataset.name)).addTo(venues);
         marker.on("click", function () {
           radio.checked = true;
           radio.dispatchEvent(new Event("change", { bubbles: true }));

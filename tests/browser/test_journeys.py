@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from activities.models import Activity, Participation
 from tests.browser.conftest import BrowserSession
+from tests.factories import ActivityFactory, LocationFactory, ParticipationFactory, PlaceFactory, UserFactory
 from users import geo
 from users.demo import DEMO_PASSWORD
 from users.models import Location, Place, User
@@ -234,3 +235,30 @@ def test_an_organiser_creates_an_activity_by_picking_the_venue_on_the_map(sessio
     assert activity.place is None
     assert (activity.latitude, activity.longitude) == pytest.approx(spot, abs=1e-6)
     assert session.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_titles_and_venue_names_show_as_text_on_the_maps_never_as_html(session: BrowserSession):
+    payload = '<img src="/nowhere.png" onerror="window.__injected = true">'
+    person = UserFactory(username="ada")
+    LocationFactory(user=person, latitude=40.7484, longitude=-73.9857)
+    venue = PlaceFactory(name=f"Court {payload}", latitude=40.7490, longitude=-73.9850)
+    activity = ActivityFactory(
+        title=f"Doubles {payload}", place=venue, latitude=venue.latitude, longitude=venue.longitude
+    )
+    ParticipationFactory(activity=activity, user=activity.organiser)
+
+    page = session.page
+    session.go("/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+
+    session.go(f"/activities/{activity.pk}/")
+    page.locator("path.venue-marker").hover()
+    expect(page.locator(".leaflet-tooltip")).to_have_text(f"Doubles {payload}")
+    session.go("/activities/?radius_km=2")
+    page.locator("path.venue-marker").click()
+    expect(page.locator(".leaflet-popup-content")).to_have_text(f"Doubles {payload}")
+    assert page.evaluate("window.__injected === undefined")
+    assert page.locator(".leaflet-popup img, .leaflet-tooltip img").count() == 0
