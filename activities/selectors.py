@@ -7,7 +7,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import ASin, Cos, Least, Power, Radians, Sin, Sqrt
 from django.http import Http404
 from django.utils import timezone
@@ -88,3 +100,15 @@ def activity_get(*, activity_id: int, viewer: User) -> Activity:
         return activity_queryset(viewer=viewer).get(pk=activity_id)
     except Activity.DoesNotExist:
         raise Http404("No such activity.") from None
+
+
+def activity_list_organised(*, organiser: User) -> QuerySet[Activity]:
+    """Every activity `organiser` organises, whatever its status: upcoming first (soonest), then past."""
+    upcoming_start = Case(
+        When(starts_at__gt=timezone.now(), then=F("starts_at")), output_field=DateTimeField()
+    )
+    return (
+        activity_queryset(viewer=organiser)
+        .filter(organiser_id=organiser.pk)
+        .order_by(upcoming_start.asc(nulls_last=True), F("starts_at").desc(), "pk")
+    )

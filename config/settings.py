@@ -77,10 +77,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # the form renderer below finds Django's own widget templates through this app
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "django_htmx",
     "users",
     "activities",
     "matching",
@@ -95,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.BrowserTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.vicino",
             ],
         },
     },
@@ -151,6 +156,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Field errors render next to their field, with aria-invalid and aria-describedby (templates/components/).
+FORM_RENDERER = "config.forms.VicinoFormRenderer"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -203,6 +210,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
 }
+
+# Pages --------------------------------------------------------------------------------------------
+#: Map tiles: any XYZ tile server ({z}/{x}/{y}). Pages keep working when tiles cannot load: the map then
+#: shows its markers and rings on a plain background and says that the tiles are missing.
+VICINO_TILE_URL = os.environ.get("VICINO_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+VICINO_TILE_ATTRIBUTION = os.environ.get(
+    "VICINO_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+
+
+def _map_center(raw: str) -> tuple[float, float]:
+    try:
+        latitude, longitude = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(f"VICINO_MAP_CENTER must be 'latitude,longitude', got {raw!r}") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ImproperlyConfigured(f"VICINO_MAP_CENTER is off the globe: {raw!r}")
+    return latitude, longitude
+
+
+#: Where a map opens before a person has shared a location (the demo city's Midtown by default).
+VICINO_MAP_CENTER = _map_center(os.environ.get("VICINO_MAP_CENTER", "40.7549,-73.9840"))
 
 # Celery ------------------------------------------------------------------------------------------
 #: The longest task may run this long; the broker's visibility timeout must exceed it, or a task

@@ -15,7 +15,11 @@ api_patterns = [
 
 urlpatterns = [
     path("", user_pages.home, name="home"),
+    # Before django.contrib.auth's own: the same login, rate-limited and case-insensitive like the API's.
+    path("accounts/login/", user_pages.login_page, name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("users.page_urls")),
+    path("", include("activities.page_urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
 ]

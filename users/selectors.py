@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, Value, When
+import numpy as np
+from django.db.models import Case, IntegerField, Q, Value, When
 
-from users.models import Block, Follow, Location, Profile, User
+from users import geo
+from users.models import Block, Follow, Location, Place, Profile, User
 
 
 def blocked_user_ids(*, user: User) -> set[int]:
@@ -59,3 +61,43 @@ def username_canonical(*, username: str) -> str | None:
         .values_list("username", flat=True)
         .first()
     )
+
+
+#: The most venues a venue picker lists at once, and the widest circle it searches.
+VENUE_LIST_LIMIT = 30
+VENUE_MAX_RADIUS_KM = 10.0
+
+
+def venue_list_near(
+    *, latitude: float, longitude: float, radius_km: float, query: str = "", limit: int = VENUE_LIST_LIMIT
+) -> list[Place]:
+    """Public venues (never a home) within `radius_km`, nearest first, each with `distance_km` set.
+
+    A geohash-prefix prefilter (indexed) narrows the rows; the exact great-circle distance decides.
+    """
+    radius_km = min(radius_km, VENUE_MAX_RADIUS_KM)
+    prefix = Q()
+    for cell in geo.cells_covering(latitude, longitude, radius_km):
+        prefix |= Q(geohash__startswith=cell)
+    candidates = Place.objects.filter(prefix).exclude(place_type="home")
+    if query.strip():
+        candidates = candidates.filter(name__icontains=query.strip())
+    rows = list(candidates.values_list("pk", "latitude", "longitude"))
+    if not rows:
+        return []
+    ids, lats, lons = zip(*rows, strict=True)
+    distances = geo.haversine_km_many(latitude, longitude, np.array(lats), np.array(lons))
+    nearest = [
+        (float(distance), pk)
+        for distance, pk in sorted(zip(distances, ids, strict=True))
+        if distance <= radius_km
+    ][:limit]
+    places = Place.objects.in_bulk([pk for _distance, pk in nearest])
+    for distance, pk in nearest:
+        places[pk].distance_km = distance
+    return [places[pk] for _distance, pk in nearest]
+
+
+def venue_get(*, place_id: int) -> Place | None:
+    """A public venue by id (None for a home or an unknown id)."""
+    return Place.objects.exclude(place_type="home").filter(pk=place_id).first()

@@ -1,0 +1,42 @@
+"""The main navigation: each entry is shown only to the roles its page admits.
+
+A page's roles come from its `config.pages.page(roles=...)` decorator, so the menu and the 403 check
+can never disagree. Add a page to the menu by adding its URL name here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import resolve, reverse
+
+from config.pages import ALL_ROLES
+
+
+@dataclass(frozen=True)
+class NavItem:
+    url_name: str
+    label: str
+
+
+MAIN_NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("activities-near", "Activities near me"),
+    NavItem("organised-activities", "My activities"),
+    NavItem("location", "My location"),
+    NavItem("profile", "Profile"),
+)
+
+
+def roles_for(url_name: str) -> frozenset[str]:
+    view = resolve(reverse(url_name)).func
+    return getattr(view, "vicino_roles", ALL_ROLES)
+
+
+def navigation_for(*, role: str, current_path: str) -> list[dict]:
+    items = []
+    for item in MAIN_NAVIGATION:
+        if role not in roles_for(item.url_name):
+            continue
+        url = reverse(item.url_name)
+        items.append({"url": url, "label": item.label, "current": current_path.startswith(url)})
+    return items

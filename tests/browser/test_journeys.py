@@ -1,0 +1,264 @@
+"""End-to-end journeys in a real browser, on the demo city: what a person and an organiser do first.
+
+Each journey saves screenshots at 1280 px and 375 px (var/test-artifacts/screenshots/), checks that
+nothing overflows a phone screen, and fails on any console error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from activities.models import Activity, Participation
+from tests.browser.conftest import BrowserSession
+from tests.factories import ActivityFactory, LocationFactory, ParticipationFactory, PlaceFactory, UserFactory
+from users import geo
+from users.demo import DEMO_PASSWORD
+from users.models import Location, Place, User
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _seed_demo_city() -> None:
+    call_command("seed_demo", "--synthetic", "--people", "120", stdout=StringIO(), stderr=StringIO())
+
+
+def _assert_no_one_elses_position(html: str, *, me: User) -> None:
+    """No other person's coordinates (to 4 decimals, ~10 m) or geohash (7 characters, ~150 m) in the page."""
+    for latitude, longitude, cell in Location.objects.exclude(user=me).values_list(
+        "latitude", "longitude", "geohash"
+    ):
+        assert f"{latitude:.4f}" not in html or f"{longitude:.4f}" not in html, (latitude, longitude)
+        assert cell[:7] not in html, cell
+
+
+def _empty_map_point(page, box: dict) -> tuple[float, float]:
+    """A point inside the map where a tap lands on the map itself, not on a marker or a control."""
+    for fx, fy in ((0.5, 0.5), (0.3, 0.6), (0.7, 0.4), (0.6, 0.7), (0.4, 0.3), (0.2, 0.8)):
+        x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+        on_map = page.evaluate(
+            "([x, y]) => { const e = document.elementFromPoint(x, y);"
+            " return !!e.closest('.map') && !e.closest('path, .leaflet-control'); }",
+            [x, y],
+        )
+        if on_map:
+            return x, y
+    raise AssertionError("no free spot on the map to tap")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(session: BrowserSession):
+    _seed_demo_city()
+    page = session.page
+    session.go("/")
+    session.snap("person-01-home")
+    page.get_by_role("link", name="Sign up").first.click()
+
+    # A mistake is shown next to its field, and nothing is created.
+    page.get_by_label("Username").fill("rosa")
+    page.get_by_label("Email").fill("rosa@example.org")
+    page.get_by_label("Name shown to others").fill("Rosa")
+    page.get_by_label("Password", exact=True).fill("a-long-passphrase-42")
+    page.get_by_label("Password, again").fill("something-else-entirely")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.locator("#id_password_again_error")).to_contain_text("The two passwords differ.")
+    expect(page.get_by_label("Password, again")).to_have_attribute("aria-invalid", "true")
+    session.snap("person-02-signup-error")
+    assert not User.objects.filter(username="rosa").exists()
+
+    page.get_by_label("Password", exact=True).fill("a-long-passphrase-42")
+    page.get_by_label("Password, again").fill("a-long-passphrase-42")
+    page.get_by_role("button", name="Sign up").click()
+
+    # Onboarding, step by step.
+    expect(page.get_by_role("heading", name="About you")).to_be_visible()
+    page.get_by_label("Year of birth").fill("1994")
+    page.get_by_label("Languages").fill("en, it")
+    session.snap("person-03-onboarding-about")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Interests")).to_be_visible()
+    for interest in ("Sports", "Outdoors", "Coffee"):
+        page.get_by_label(interest, exact=True).check()
+    session.snap("person-04-onboarding-interests")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Activities and skills")).to_be_visible()
+    page.locator("label[for=id_activity_preferences__badminton_2]").click()  # Love it
+    page.locator("label[for=id_activity_preferences__running_1]").click()  # Sometimes
+    page.get_by_label("Badminton skill").select_option("3")
+    session.snap("person-05-onboarding-activities")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="When and where")).to_be_visible()
+    page.locator("label[for=id_time_preferences__weekend_2]").click()
+    page.locator("label[for=id_time_preferences__evening_1]").click()
+    page.get_by_label("Outdoors", exact=True).check()
+    page.get_by_role("button", name="Save and continue").click()
+
+    # Location: the device's position fills the pin; then a pin dropped on the map replaces it (the map's
+    # tiles never load here, and the page says so).
+    expect(page.get_by_role("heading", name="Where are you?")).to_be_visible()
+    page.context.grant_permissions(["geolocation"])
+    page.context.set_geolocation({"latitude": 40.7411, "longitude": -73.9897, "accuracy": 25})
+    page.get_by_role("button", name="Use my device's location").click()
+    expect(page.locator("[data-map-status]")).to_contain_text("Found you at 40.741100, -73.989700")
+    assert page.get_by_label("Latitude").input_value() == "40.741100"
+    expect(page.locator(".map.tiles-missing")).to_have_count(1)
+    page.locator("#own-location-map").scroll_into_view_if_needed()
+    x, y = _empty_map_point(page, page.locator("#own-location-map").bounding_box())
+    page.mouse.click(x, y)
+    expect(page.locator("[data-map-status]")).to_contain_text("Pin dropped")
+    latitude = float(page.get_by_label("Latitude").input_value())
+    longitude = float(page.get_by_label("Longitude").input_value())
+    assert 40.70 < latitude < 40.80 and -74.03 < longitude < -73.93  # around the map's Midtown centre
+    expect(page.locator("path.own-marker")).to_have_count(1)
+    session.snap("person-06-location-pin")
+    page.get_by_role("button", name="Save location").click()
+
+    rosa = User.objects.select_related("profile", "location").get(username="rosa")
+    profile = rosa.profile
+    assert rosa.display_name == "Rosa" and rosa.role == User.Role.PERSON
+    assert profile.birth_year == 1994 and profile.languages == ["en", "it"]
+    assert profile.interests == {"sports": 1.0, "outdoors": 1.0, "coffee": 1.0}
+    assert profile.activity_preferences == {"badminton": 1.0, "running": 0.5}
+    assert profile.skills == {"badminton": 3}
+    assert profile.time_preferences == {"weekend": 1.0, "evening": 0.5}
+    assert profile.place_type_preferences == {"outdoors": 1.0}
+    assert (rosa.location.latitude, rosa.location.longitude) == pytest.approx((latitude, longitude), abs=1e-6)
+
+    # Activities near me: venues on the map, a list, and a join that updates the card in place.
+    expect(page.get_by_role("heading", name="Activities near me")).to_be_visible()
+    page.get_by_label("Distance").select_option("10")
+    expect(page.locator("#near-results")).to_contain_text("within 10 km")
+    cards = page.locator("[data-activity]")
+    expect(cards.first).to_be_visible()
+    expect(page.locator("path.venue-marker")).to_have_count(cards.count())
+    _assert_no_one_elses_position(page.content(), me=rosa)
+    session.snap("person-07-activities-near")
+
+    page.evaluate("window.__sameDocument = true")  # gone if the join reloaded the page
+    card = page.locator("[data-activity]:has(button:text-is('Join'))").first
+    card_id = card.get_attribute("id")
+    activity = Activity.objects.get(pk=int(card_id.removeprefix("activity-")))
+    before = activity.participations.count()
+    card.get_by_role("button", name="Join").click()
+    joined_card = page.locator(f"#{card_id}")
+    expect(joined_card).to_contain_text("You're going")
+    expect(joined_card.locator("[data-participants]")).to_have_text(str(before + 1))
+    expect(joined_card.get_by_role("button", name="Leave")).to_be_focused()
+    assert page.evaluate("window.__sameDocument") is True
+    assert Participation.objects.filter(activity=activity, user=rosa).exists()
+    session.snap("person-08-joined")
+
+    joined_card.get_by_role("button", name="Leave").click()
+    expect(page.locator(f"#{card_id}").get_by_role("button", name="Join")).to_be_visible()
+    assert not Participation.objects.filter(activity=activity, user=rosa).exists()
+    assert session.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organiser_creates_an_activity_by_picking_the_venue_on_the_map(session: BrowserSession):
+    _seed_demo_city()
+    organiser = User.objects.get(username="demo_organiser")
+    page = session.page
+    session.go("/accounts/login/")
+    page.get_by_label("Username").fill("Demo_Organiser")  # usernames match whatever their case
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="My activities")).to_be_visible()
+    nav.get_by_role("link", name="My activities").click()
+    existing = Activity.objects.filter(organiser=organiser).count()
+    assert existing > 0
+    expect(page.locator(".organised-item")).to_have_count(existing)
+    session.snap("organiser-01-my-activities")
+
+    page.get_by_role("link", name="New activity").click()
+    page.get_by_label("Title").fill("Evening doubles at the courts")
+    page.get_by_label("Activity", exact=True).select_option("badminton")
+    start_local = (datetime.now(NEW_YORK) + timedelta(days=3)).replace(
+        hour=18, minute=30, second=0, microsecond=0
+    )
+    page.get_by_label("Starts").fill(start_local.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Lasts").select_option("90")
+    page.get_by_label("Skill level").select_option("3")
+    page.get_by_label("Capacity").fill("6")
+
+    # The venue: the organiser taps a listed venue's marker on the map.
+    markers = page.locator("path.venue-marker")
+    expect(markers.first).to_be_visible()
+    assert markers.count() == page.locator("[data-venue]").count()
+    markers.first.click()
+    chosen = page.locator("#venue-options input[name=place_id]:checked")
+    expect(chosen).to_have_count(1)
+    place = Place.objects.get(pk=int(chosen.get_attribute("value")))
+    expect(page.locator("[data-map-status]")).to_contain_text(f"Venue chosen: {place.name}")
+    expect(page.locator("path.chosen-marker")).to_have_count(1)
+    session.snap("organiser-02-new-activity")
+    page.get_by_role("button", name="Create activity").click()
+
+    expect(page.get_by_role("heading", name="My activities")).to_be_visible()
+    item = page.locator(".organised-item", has_text="Evening doubles at the courts")
+    expect(item).to_contain_text("1 of 6 going")
+    session.snap("organiser-03-created")
+
+    activity = Activity.objects.get(title="Evening doubles at the courts")
+    assert activity.organiser == organiser and activity.place == place
+    assert (activity.latitude, activity.longitude) == (place.latitude, place.longitude)
+    assert activity.starts_at == start_local  # typed in the browser's zone, stored as that instant
+    assert activity.ends_at - activity.starts_at == timedelta(minutes=90)
+    assert (activity.skill_level, activity.capacity) == (3, 6)
+    assert list(activity.participations.values_list("user", flat=True)) == [organiser.pk]
+    assert geo.encode(place.latitude, place.longitude) == activity.geohash
+
+    # Edit it: move it to a spot tapped on the map instead of a listed venue.
+    item.get_by_role("link", name=re.compile("^Edit")).click()
+    page.locator("#venue-map").scroll_into_view_if_needed()
+    x, y = _empty_map_point(page, page.locator("#venue-map").bounding_box())
+    page.mouse.click(x, y)
+    expect(page.locator("[data-custom-spot] input")).to_be_checked()
+    spot = (
+        float(page.get_by_label("Latitude").input_value()),
+        float(page.get_by_label("Longitude").input_value()),
+    )
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name="My activities")).to_be_visible()
+    activity.refresh_from_db()
+    assert activity.place is None
+    assert (activity.latitude, activity.longitude) == pytest.approx(spot, abs=1e-6)
+    assert session.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_titles_and_venue_names_show_as_text_on_the_maps_never_as_html(session: BrowserSession):
+    payload = '<img src="/nowhere.png" onerror="window.__injected = true">'
+    person = UserFactory(username="ada")
+    LocationFactory(user=person, latitude=40.7484, longitude=-73.9857)
+    venue = PlaceFactory(name=f"Court {payload}", latitude=40.7490, longitude=-73.9850)
+    activity = ActivityFactory(
+        title=f"Doubles {payload}", place=venue, latitude=venue.latitude, longitude=venue.longitude
+    )
+    ParticipationFactory(activity=activity, user=activity.organiser)
+
+    page = session.page
+    session.go("/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+
+    session.go(f"/activities/{activity.pk}/")
+    page.locator("path.venue-marker").hover()
+    expect(page.locator(".leaflet-tooltip")).to_have_text(f"Doubles {payload}")
+    session.go("/activities/?radius_km=2")
+    page.locator("path.venue-marker").click()
+    expect(page.locator(".leaflet-popup-content")).to_have_text(f"Doubles {payload}")
+    assert page.evaluate("window.__injected === undefined")
+    assert page.locator(".leaflet-popup img, .leaflet-tooltip img").count() == 0

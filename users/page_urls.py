@@ -1,0 +1,14 @@
+"""The users pages (the API's routes are in users/urls.py)."""
+
+from django.urls import path
+
+from users import pages
+
+urlpatterns = [
+    path("signup/", pages.signup, name="signup"),
+    path("welcome/", pages.onboarding_start, name="onboarding-start"),
+    path("welcome/<slug:step>/", pages.onboarding, name="onboarding"),
+    path("me/profile/", pages.profile, name="profile"),
+    path("me/profile/<slug:section>/", pages.profile_section, name="profile-section"),
+    path("me/location/", pages.location, name="location"),
+]
