@@ -112,7 +112,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
     from matching.experiments import services as experiments
     from matching.features import SCHEMA
     from matching.serving import ralm_artefact_save, user_embeddings_encode
-    from matching.training import RalmTrainingOptions  # noqa: F401  (the sizes below are its defaults)
+    from matching.training import RalmTrainingOptions
     from ml.ralm import (
         LookalikeConfig,
         LookalikeModel,
@@ -185,14 +185,17 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
         ]
         _copy(cursor, "authtoken_token", ("key", "user_id", "created"), tokens)
 
-    # RALM of the size train_ralm builds (embedding 32), untrained: serving does the same work.
+    # RALM of the size train_ralm builds (its default options), untrained: serving does the same work.
+    sizes = RalmTrainingOptions()
     tower = UserRepresentationModel(
-        UserTowerConfig(fields=fields_from_schema(SCHEMA), n_places=64, field_dim=32, attention_dim=16,
-                        hidden_dims=(64,), embedding_dim=32, seed=SEED)
+        UserTowerConfig(fields=fields_from_schema(SCHEMA), n_places=5_135, field_dim=sizes.field_dim,
+                        attention_dim=max(4, sizes.field_dim // 2), hidden_dims=(2 * sizes.embedding_dim,),
+                        embedding_dim=sizes.embedding_dim, seed=SEED)
     ).eval()  # fmt: skip
     lookalike = LookalikeModel(
-        LookalikeConfig(input_dim=32, hidden_dim=32, attention_dim=16, seed=SEED)
-    ).eval()
+        LookalikeConfig(input_dim=sizes.embedding_dim, hidden_dim=sizes.hidden_dim,
+                        attention_dim=max(4, sizes.hidden_dim // 2), k=sizes.k, seed=SEED)
+    ).eval()  # fmt: skip
     ralm_artefact_save(artefact_path="ralm/bench", user_tower=tower, lookalike=lookalike)
     version = services.model_version_register(
         name="ralm",

@@ -5,24 +5,57 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-# The snap cell of a location (matching.nearby.privacy.snap_cell_sql) followed by its recency: nearby reads
-# each cell's most recent people straight from this index, so a dense cell costs no more than the cap.
+# The snap cell of a location (matching.nearby.privacy.snap_cell_sql), then its recency: nearby reads each
+# cell's most recent people straight from this index, so a dense cell costs no more than the cap.
 # PostgreSQL only (SQLite has no translate()); the embedded demo reads by geohash prefix instead.
 SNAP_CELL = (
-    "(left(geohash, 5) || translate(substr(geohash, 6, 1), "
+    "(left({column}, 5) || translate(substr({column}, 6, 1), "
     "'0123456789bcdefghjkmnpqrstuvwxyz', '0022446688bbddffhhkknnqqssuuwwyy'))"
 )
 
+# The nearest-first walk (matching.nearby.selectors): the cells in the order given, each cell's freshest
+# locations first, until `cap` rows have been read. A loop in the database, so the rows read are exactly
+# the rows returned (never more than cap), in one round trip, whatever the density.
+WALK_FUNCTION = """
+CREATE OR REPLACE FUNCTION vicino_nearby_walk(cells text[], fresh_after timestamptz, me bigint, cap integer)
+RETURNS TABLE (cell_position integer, person_id bigint, located_at timestamptz)
+LANGUAGE plpgsql STABLE AS $walk$
+DECLARE
+    cell_index integer := 1;
+    total integer := coalesce(array_length(cells, 1), 0);
+    taken integer := 0;
+    rows_read integer;
+BEGIN
+    WHILE cell_index <= total AND taken < cap LOOP
+        RETURN QUERY
+            SELECT cell_index, loc.user_id, loc.updated_at
+            FROM users_location loc
+            WHERE %(snap_cell)s = cells[cell_index]
+              AND loc.updated_at >= fresh_after
+              AND loc.user_id <> me
+            ORDER BY loc.updated_at DESC, loc.user_id
+            LIMIT cap - taken;
+        GET DIAGNOSTICS rows_read = ROW_COUNT;
+        taken := taken + rows_read;
+        cell_index := cell_index + 1;
+    END LOOP;
+END
+$walk$;
+"""
 
-def create_snap_cell_index(apps, schema_editor):
+
+def create_nearby_walk(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS location_snapcell_recent ON users_location ({SNAP_CELL}, updated_at DESC)"
+            "CREATE INDEX IF NOT EXISTS location_snapcell_recent ON users_location "
+            f"({SNAP_CELL.format(column='geohash')}, updated_at DESC, user_id)"
         )
+        schema_editor.execute(WALK_FUNCTION % {"snap_cell": SNAP_CELL.format(column="loc.geohash")})
 
 
-def drop_snap_cell_index(apps, schema_editor):
+def drop_nearby_walk(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP FUNCTION IF EXISTS vicino_nearby_walk(text[], timestamptz, bigint, integer)")
         schema_editor.execute("DROP INDEX IF EXISTS location_snapcell_recent")
 
 
@@ -34,7 +67,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_snap_cell_index, drop_snap_cell_index),
+        migrations.RunPython(create_nearby_walk, drop_nearby_walk),
         migrations.CreateModel(
             name='Experiment',
             fields=[

@@ -1,15 +1,18 @@
 """Reads for nearby people: candidates from the snap cells around the person, scored, blended, diversified.
 
 **Candidates.** The snap cells (matching.nearby.privacy) whose centres are within the radius of the
-person's own cell's centre are walked nearest first, in bands (the own cell, then ≤ 1.6 km, ≤ 3.2 km, …
-doubling). Each band is one query that takes, cell by cell, the most recently updated locations through
-the expression index on (snap cell, updated_at) and stops at the cap (`candidate_cap`), so a dense block
-of Manhattan costs one query of at most `cap` rows, however many people live there. Excluded in the same
-query: the person themself, anyone blocked in either direction, people hidden from nearby, inactive
-accounts, marketers, and locations older than VICINO_NEARBY_STALE_HOURS. "Nearest" is the snapped
-distance and ties go to the most recently updated, so who makes the cap depends on cells and recency,
-never on where inside a cell anyone is. (Off PostgreSQL, in the embedded demo, the same candidates are
-read from the geohash cells covering the radius and cut in Python.)
+person's own cell's centre are walked nearest first (equal distances in grid order), each cell's most
+recently updated locations first, until `candidate_cap` locations have been read: the database function
+`vicino_nearby_walk` (migration matching 0003) loops over the cells, reading each from the expression index
+on (snap cell, updated_at), so the rows read are the rows returned and a dense block of Manhattan costs
+no more than `cap` index entries, however many people live there. The cells are handed over in bands
+(the own cell, then ≤ 2.5, 6.4, 16 and 51.2 km), one query each, until the cap is reached; one query is
+the usual case. Of the locations read, the same query drops anyone blocked in either direction, people
+hidden from nearby, inactive accounts and marketers (they still count towards the cap: it bounds the rows
+read); the person themself and locations older than VICINO_NEARBY_STALE_HOURS are never read. Who makes
+the cap depends on cells and recency, never on where inside a cell anyone is. (Off PostgreSQL, in the
+embedded demo, the same candidates are read from the geohash cells covering the radius and cut in
+Python.)
 
 **Scores.** similarity is RALM's look-alike score of the candidate against the seeds (the person, and
 with `with_friends` their mutual follows too), from the stored embeddings and the seed summary cached in
@@ -22,13 +25,14 @@ w_d, w_s from the person's experiment variant (default VICINO_NEARBY_DISTANCE_WE
 
 **Diversity.** The list is taken greedily from the best DIVERSITY_WINDOW_FACTOR × limit candidates, each
 pick's score lowered by DIVERSITY_PENALTY for every person of the same dominant taste already above it, so
-the top is not one interest cluster.
+the top is not one interest cluster. Names and tastes are read for that window only (and for whoever
+needed the profile similarity), never for every candidate.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,8 +58,9 @@ from users.selectors import friend_ids
 logger = logging.getLogger(__name__)
 
 RALM_MODEL_NAME = "ralm"
-#: Bands of the candidate walk, as snapped distances: the own cell, then doubling rings.
-BAND_EDGES_KM: tuple[float, ...] = (0.0, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2)
+#: Bands of the candidate walk, as snapped distances: the own cell (enough in a dense area), then rings
+#: that widen as people thin out; each band is one query.
+BAND_EDGES_KM: tuple[float, ...] = (0.0, 2.5, 6.4, 16.0, 51.2)
 #: Half the diagonal of the widest snap cell (at the equator): how far a person can be from their cell's
 #: centre. The embedded path widens its geohash cover by it.
 SNAP_SLACK_KM = 0.87
@@ -102,16 +107,20 @@ class NearbyPage:
     w_s: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
     user_id: int
     cell: str
     distance_km: float
+
+
+@dataclass(frozen=True)
+class PersonDetails:
     display_name: str
     birth_year: int | None
     show_age_group: bool
-    interests: dict
-    activity_preferences: dict
+    #: (TASTE_DIM,) float32, see taste_vector.
+    taste: np.ndarray
 
 
 # Candidates ---------------------------------------------------------------------------------------
@@ -121,83 +130,46 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _band_sql() -> str:
-    location, user, profile, block = _table(Location), _table(User), _table(Profile), _table(Block)
-    # Only table names and constants are interpolated; every value is a bound parameter.
+def _walk_sql() -> str:
+    user, profile, block = _table(User), _table(Profile), _table(Block)
+    # vicino_nearby_walk (migration matching 0003) reads the cells in order, each cell's freshest locations
+    # first, and stops at the cap; this query says which of the rows read may be shown. Only table names
+    # and constants are interpolated; every value is a bound parameter.
     return f"""
-        SELECT c.cell, c.distance_km, l.user_id, u.username, u.display_name,
-               p.birth_year, p.show_age_group, p.interests, p.activity_preferences
-        FROM unnest(%s::text[], %s::float8[]) AS c(cell, distance_km)
-        CROSS JOIN LATERAL (
-            SELECT loc.user_id, loc.updated_at
-            FROM {location} loc
-            JOIN {user} lu ON lu.id = loc.user_id
-            JOIN {profile} lp ON lp.user_id = loc.user_id
-            WHERE {privacy.snap_cell_sql("loc.geohash")} = c.cell
-              AND loc.updated_at >= %s
-              AND loc.user_id <> %s
-              AND lu.is_active AND lu.role <> '{Role.MARKETER.value}'
-              AND NOT lp.hide_from_nearby
-              AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocker_id = %s AND b.blocked_id = loc.user_id)
-              AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocked_id = %s AND b.blocker_id = loc.user_id)
-            ORDER BY loc.updated_at DESC
-            LIMIT %s
-        ) l
-        JOIN {user} u ON u.id = l.user_id
-        JOIN {profile} p ON p.user_id = l.user_id
-        ORDER BY c.distance_km, l.updated_at DESC, l.user_id
-        LIMIT %s
+        SELECT w.cell_position, w.person_id,
+               u.is_active AND u.role <> '{Role.MARKETER.value}' AND p.user_id IS NOT NULL
+               AND NOT p.hide_from_nearby
+               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocker_id = %s AND b.blocked_id = w.person_id)
+               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocked_id = %s AND b.blocker_id = w.person_id)
+        FROM vicino_nearby_walk(%s::text[], %s, %s, %s) w
+        JOIN {user} u ON u.id = w.person_id
+        LEFT JOIN {profile} p ON p.user_id = w.person_id
+        ORDER BY w.cell_position, w.located_at DESC, w.person_id
     """  # noqa: S608
-
-
-def _json(value: Any) -> dict:
-    if isinstance(value, dict):
-        return value
-    return json.loads(value) if value else {}
 
 
 def _candidates_postgresql(
     *, user_id: int, ring: privacy.CellRing, fresh_after: datetime, cap: int
 ) -> list[Candidate]:
-    sql = _band_sql()
+    sql = _walk_sql()
     found: list[Candidate] = []
-    start = 0
+    read, start = 0, 0
     with connection.cursor() as cursor:
         for edge in BAND_EDGES_KM:
-            if start >= len(ring) or len(found) >= cap:
+            if start >= len(ring) or read >= cap:
                 break
             stop = int(np.searchsorted(ring.distances_km, edge, side="right"))
             if stop <= start:
                 continue
-            remaining = cap - len(found)
             cells = ring.cells(start, stop)
-            distances = [float(d) for d in ring.distances_km[start:stop]]
-            cursor.execute(
-                sql, [cells, distances, fresh_after, user_id, user_id, user_id, remaining, remaining]
-            )
-            for (
-                cell,
-                distance,
-                other,
-                username,
-                display_name,
-                birth_year,
-                show_age,
-                interests,
-                prefs,
-            ) in cursor.fetchall():
-                found.append(
-                    Candidate(
-                        user_id=other,
-                        cell=cell,
-                        distance_km=distance,
-                        display_name=display_name or username,
-                        birth_year=birth_year,
-                        show_age_group=show_age,
-                        interests=_json(interests),
-                        activity_preferences=_json(prefs),
-                    )
-                )
+            cursor.execute(sql, [user_id, user_id, cells, fresh_after, user_id, cap - read])
+            rows = cursor.fetchall()
+            read += len(rows)
+            found += [
+                Candidate(other, cells[position - 1], float(ring.distances_km[start + position - 1]))
+                for position, other, shown in rows
+                if shown
+            ]
             start = stop
     return found
 
@@ -207,60 +179,75 @@ def candidates_by_geohash_cover(
 ) -> list[Candidate]:
     """The same candidates as the PostgreSQL walk, for databases without its SQL (the embedded demo):
     everyone in the geohash cells covering the radius (widened by SNAP_SLACK_KM), cut in Python."""
-    distance_of = dict(zip(ring.cells(0, len(ring)), (float(d) for d in ring.distances_km), strict=True))
+    position_of = {cell: position for position, cell in enumerate(ring.cells(0, len(ring)))}
     latitude, longitude = privacy.snap_cell_centre(centre)
     cover = Q()
     for cell in geo.cells_covering(latitude, longitude, radius_km + SNAP_SLACK_KM):
         cover |= Q(geohash__startswith=cell)
-    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
-    blocking = Block.objects.filter(blocked_id=user_id).values("blocker_id")
+    blocked = set(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+    blocked |= set(Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True))
     rows = (
         Location.objects.filter(cover, updated_at__gte=fresh_after)
         .exclude(user_id=user_id)
-        .exclude(user_id__in=blocked)
-        .exclude(user_id__in=blocking)
-        .filter(user__is_active=True, user__profile__hide_from_nearby=False)
-        .exclude(user__role=Role.MARKETER)
         .values_list(
             "user_id",
             "geohash",
             "updated_at",
-            "user__username",
-            "user__display_name",
-            "user__profile__birth_year",
-            "user__profile__show_age_group",
-            "user__profile__interests",
-            "user__profile__activity_preferences",
+            "user__is_active",
+            "user__role",
+            "user__profile__user_id",
+            "user__profile__hide_from_nearby",
         )
     )
     ranked = []
-    for other, geohash, updated_at, username, display_name, birth_year, show_age, interests, prefs in rows:
+    for other, geohash, updated_at, active, role, profile_id, hidden in rows:
         cell = privacy.snap_cell(geohash)
-        if cell not in distance_of:
-            continue
-        ranked.append(
-            (
-                distance_of[cell],
-                -updated_at.timestamp(),
-                other,
-                Candidate(other, cell, distance_of[cell], display_name or username, birth_year, show_age,
-                          _json(interests), _json(prefs)),
+        if cell in position_of:
+            shown = active and role != Role.MARKETER and profile_id is not None and not hidden
+            ranked.append(
+                (position_of[cell], -updated_at.timestamp(), other, cell, shown and other not in blocked)
             )
-        )  # fmt: skip
     ranked.sort(key=lambda row: row[:3])
-    return [row[3] for row in ranked[:cap]]
+    return [
+        Candidate(other, cell, float(ring.distances_km[position]))
+        for position, _t, other, cell, shown in ranked[:cap]
+        if shown
+    ]
 
 
 def nearby_candidates(
     *, user_id: int, centre: str, radius_km: float, fresh_after: datetime, cap: int
 ) -> list[Candidate]:
-    """Up to `cap` people whose snapped distance is within the radius, nearest first (see the module doc)."""
+    """The people to rank: of the first `cap` locations read nearest first (by snapped distance, within the
+    radius; each cell's freshest first), those that may be shown (see the module doc)."""
     ring = privacy.cells_within(centre, radius_km)
     if connection.vendor == "postgresql":
         return _candidates_postgresql(user_id=user_id, ring=ring, fresh_after=fresh_after, cap=cap)
     return candidates_by_geohash_cover(
         user_id=user_id, centre=centre, ring=ring, radius_km=radius_km, fresh_after=fresh_after, cap=cap
     )
+
+
+def person_details(*, user_ids: Sequence[int]) -> dict[int, PersonDetails]:
+    """Display name, birth year and tastes of these people, in one query."""
+    rows = User.objects.filter(pk__in=user_ids).values_list(
+        "pk",
+        "username",
+        "display_name",
+        "profile__birth_year",
+        "profile__show_age_group",
+        "profile__interests",
+        "profile__activity_preferences",
+    )
+    return {
+        pk: PersonDetails(
+            display_name=display_name or username,
+            birth_year=birth_year,
+            show_age_group=bool(show_age_group),
+            taste=taste_vector(interests=interests or {}, activity_preferences=preferences or {}),
+        )
+        for pk, username, display_name, birth_year, show_age_group, interests, preferences in rows
+    }
 
 
 # Similarity ---------------------------------------------------------------------------------------
@@ -337,22 +324,22 @@ def diversify(
     *, ranked: Sequence[int], scores: Mapping[int, float], clusters: Mapping[int, int], limit: int
 ) -> list[int]:
     """Greedy re-ranking of `ranked` (best first): each pick maximises score − DIVERSITY_PENALTY × (people
-    of its cluster already picked); ties keep the given order. Looks at the first
-    DIVERSITY_WINDOW_FACTOR × limit only."""
-    window = list(ranked[: max(limit * DIVERSITY_WINDOW_FACTOR, limit)])
+    of its cluster already picked); ties keep the given order. Within a cluster the order never changes,
+    so only each cluster's first remaining person can be the next pick."""
+    queues: dict[int, deque[tuple[int, int]]] = {}
+    for position, user_id in enumerate(ranked):
+        queues.setdefault(clusters[user_id], deque()).append((position, user_id))
     picked: list[int] = []
-    per_cluster: dict[int, int] = {}
-    while window and len(picked) < limit:
-        best = max(
-            range(len(window)),
-            key=lambda i: (
-                scores[window[i]] - DIVERSITY_PENALTY * per_cluster.get(clusters[window[i]], 0),
-                -i,
-            ),
+    per_cluster = dict.fromkeys(queues, 0)
+    while len(picked) < limit and queues:
+        cluster = max(
+            queues,
+            key=lambda c: (scores[queues[c][0][1]] - DIVERSITY_PENALTY * per_cluster[c], -queues[c][0][0]),
         )
-        chosen = window.pop(best)
-        picked.append(chosen)
-        per_cluster[clusters[chosen]] = per_cluster.get(clusters[chosen], 0) + 1
+        picked.append(queues[cluster].popleft()[1])
+        per_cluster[cluster] += 1
+        if not queues[cluster]:
+            del queues[cluster]
     return picked
 
 
@@ -393,7 +380,12 @@ def nearby_people_list(
     now: datetime | None = None,
 ) -> NearbyPage:
     """The people near `user`, best first, at most `limit` (see the module doc). `config` is the surface
-    config from experiment_config_for (w_d, w_s, model_version, candidate_cap)."""
+    config from experiment_config_for (w_d, w_s, model_version, candidate_cap).
+
+    Queries: the person's location and profile; one per band walked; the candidates' embeddings (with a
+    RALM model); the details (names, tastes) of the diversity window, and first of anyone RALM could not
+    score. None per result.
+    """
     now = now or timezone.now()
     me = Location.objects.filter(user_id=user.pk).select_related("user__profile").first()
     if me is None:
@@ -416,13 +408,8 @@ def nearby_people_list(
     if not candidates:
         return NearbyPage(radius_km, [], None, 0, w_d, w_s)
 
-    seed_ids = [user.pk]
-    if with_friends:
-        seed_ids += sorted(friend_ids(user=user))
+    seed_ids = [user.pk, *sorted(friend_ids(user=user))] if with_friends else [user.pk]
     candidate_ids = [candidate.user_id for candidate in candidates]
-    tastes = np.stack(
-        [taste_vector(interests=c.interests, activity_preferences=c.activity_preferences) for c in candidates]
-    )
     try:
         profile = me.user.profile
     except Profile.DoesNotExist:
@@ -432,8 +419,10 @@ def nearby_people_list(
     model = _ralm_for(version=config.get("model_version"))
     ralm = _ralm_similarities(model=model, seed_ids=seed_ids, candidate_ids=candidate_ids) if model else {}
     similarity: dict[int, float] = dict(ralm)
-    missing = [row for row, c in enumerate(candidates) if c.user_id not in ralm]
+    details: dict[int, PersonDetails] = {}
+    missing = [user_id for user_id in candidate_ids if user_id not in ralm]
     if missing:
+        details = person_details(user_ids=missing)
         seed_taste = my_taste
         if len(seed_ids) > 1:
             friends = Profile.objects.filter(user_id__in=seed_ids[1:]).values_list(
@@ -442,37 +431,44 @@ def nearby_people_list(
             seed_taste = np.mean(
                 [my_taste, *(taste_vector(interests=i, activity_preferences=a) for i, a in friends)], axis=0
             )
-        cosine = _cosine(tastes[missing], seed_taste)
-        for row, value in zip(missing, cosine.tolist(), strict=True):
-            similarity[candidates[row].user_id] = value
+        cosine = _cosine(np.stack([details[user_id].taste for user_id in missing]), seed_taste)
+        similarity.update(zip(missing, cosine.tolist(), strict=True))
 
-    buckets = {c.user_id: privacy.distance_bucket(c.distance_km) for c in candidates}
+    distances = np.array([candidate.distance_km for candidate in candidates])
+    bucket_ranks = np.searchsorted([b.low_km for b in privacy.DISTANCE_BUCKETS[1:]], distances, side="right")
+    bucket_of = {
+        c.user_id: privacy.DISTANCE_BUCKETS[rank]
+        for c, rank in zip(candidates, bucket_ranks.tolist(), strict=True)
+    }
     blended = {
-        c.user_id: w_d * privacy.bucket_distance_score(buckets[c.user_id]) + w_s * similarity[c.user_id]
-        for c in candidates
+        user_id: w_d * privacy.bucket_distance_score(bucket_of[user_id]) + w_s * similarity[user_id]
+        for user_id in candidate_ids
     }
     ranked = sorted(candidate_ids, key=lambda user_id: (-blended[user_id], user_id))
-    clusters = {c.user_id: _dominant_taste(tastes[row]) for row, c in enumerate(candidates)}
-    chosen = diversify(ranked=ranked, scores=blended, clusters=clusters, limit=limit)
+    window = ranked[: max(limit * DIVERSITY_WINDOW_FACTOR, limit)]
+    unknown = [user_id for user_id in window if user_id not in details]
+    if unknown:
+        details.update(person_details(user_ids=unknown))
+    clusters = {user_id: _dominant_taste(details[user_id].taste) for user_id in window}
+    chosen = diversify(ranked=window, scores=blended, clusters=clusters, limit=limit)
 
-    by_id = {c.user_id: (row, c) for row, c in enumerate(candidates)}
     results = []
     for user_id in chosen:
-        row, candidate = by_id[user_id]
-        shared = shared_tastes(mine=my_taste, theirs=tastes[row])
+        person = details[user_id]
+        shared = shared_tastes(mine=my_taste, theirs=person.taste)
         results.append(
             NearbyPerson(
                 user_id=user_id,
-                display_name=candidate.display_name,
-                age_group=age_group_label(birth_year=candidate.birth_year, year=now.year)
-                if candidate.show_age_group
+                display_name=person.display_name,
+                age_group=age_group_label(birth_year=person.birth_year, year=now.year)
+                if person.show_age_group
                 else None,
                 reasons=[_reason(kind, key) for kind, key in shared[:MAX_REASONS]],
                 shared_interests=[key for _kind, key in shared],
                 similarity=round(similarity[user_id], 3),
                 similarity_source="ralm" if user_id in ralm else "profile",
                 score=round(blended[user_id], 3),
-                distance_bucket=buckets[user_id],
+                distance_bucket=bucket_of[user_id],
             )
         )
     version = f"{model.name} {model.version}" if model is not None and ralm else None
