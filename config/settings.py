@@ -196,6 +196,8 @@ REST_FRAMEWORK = {
         "auth": os.environ.get("VICINO_AUTH_RATE", "20/min"),
         "location": os.environ.get("VICINO_LOCATION_RATE", "120/min"),
         "interactions": os.environ.get("VICINO_INTERACTION_RATE", "60/min"),
+        # Per person: enough to scroll and refresh, far too few to map anyone by spoofing positions.
+        "nearby": os.environ.get("VICINO_NEARBY_RATE", "30/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -265,6 +267,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "activities.tasks.activities_complete",
         "schedule": crontab(minute="*/15"),
     },
+    "experiments-impressions-flush": {
+        "task": "matching.tasks.experiments_impressions_flush",
+        "schedule": timedelta(minutes=1),
+    },
     # Everyone's features as of 03:00 UTC, the quietest hour; fans out in chunks across the workers.
     "features-refresh-all": {
         "task": "matching.tasks.features_refresh_all",
@@ -274,6 +280,16 @@ CELERY_BEAT_SCHEDULE = {
 #: A person's events within this many seconds of the first one are folded into one feature refresh,
 #: which runs this long after it (matching.services.feature_refresh_schedule).
 VICINO_FEATURE_REFRESH_DELAY_SECONDS = int(os.environ.get("VICINO_FEATURE_REFRESH_DELAY_SECONDS", "30"))
+
+# Nearby people (matching.nearby) --------------------------------------------------------------------
+#: The blend final = w_d · distance score + w_s · similarity, outside any experiment.
+VICINO_NEARBY_DISTANCE_WEIGHT = float(os.environ.get("VICINO_NEARBY_DISTANCE_WEIGHT", "0.6"))
+VICINO_NEARBY_SIMILARITY_WEIGHT = float(os.environ.get("VICINO_NEARBY_SIMILARITY_WEIGHT", "0.4"))
+VICINO_NEARBY_DEFAULT_RADIUS_KM = float(os.environ.get("VICINO_NEARBY_DEFAULT_RADIUS_KM", "5"))
+#: People whose location is older than this are not shown.
+VICINO_NEARBY_STALE_HOURS = float(os.environ.get("VICINO_NEARBY_STALE_HOURS", "72"))
+#: At most this many candidates are scored per request, nearest first: what bounds a dense area's cost.
+VICINO_NEARBY_CANDIDATE_CAP = int(os.environ.get("VICINO_NEARBY_CANDIDATE_CAP", "300"))
 
 # Security headers that are safe everywhere; HTTPS-only ones are switched on by VICINO_HTTPS.
 SECURE_CONTENT_TYPE_NOSNIFF = True

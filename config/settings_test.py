@@ -26,6 +26,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "auth": "1000/min",
     "location": "1000/min",
     "interactions": "1000/min",
+    "nearby": "1000/min",
 }
 # Serve static files straight from the finders: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from matching.models import FeatureRefreshChunk, FeatureRefreshRun, FeatureVector, ModelVersion, UserEmbedding
+from matching.models import (
+    Experiment,
+    ExperimentExposure,
+    ExperimentImpressions,
+    FeatureRefreshChunk,
+    FeatureRefreshRun,
+    FeatureVector,
+    ModelVersion,
+    UserEmbedding,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -58,3 +67,34 @@ class UserEmbeddingAdmin(ReadOnlyAdmin):
     list_filter = ("model_version",)
     raw_id_fields = ("user",)
     exclude = ("vector",)
+
+
+class ExperimentImpressionsInline(admin.TabularInline):
+    model = ExperimentImpressions
+    fields = ("variant", "impressions")
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    """Experiments are created and started through the API (its services validate and freeze them)."""
+
+    list_display = ("key", "surface", "metric", "status", "created_at", "started_at", "stopped_at")
+    list_filter = ("surface", "status")
+    search_fields = ("key",)
+    readonly_fields = ("key", "surface", "metric", "status", "salt", "variants", "created_by", "created_at",
+                       "started_at", "stopped_at")  # fmt: skip
+    inlines = [ExperimentImpressionsInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ExperimentExposure)
+class ExperimentExposureAdmin(ReadOnlyAdmin):
+    list_display = ("experiment", "user", "variant", "exposed_at")
+    list_filter = ("experiment", "variant")
+    raw_id_fields = ("user",)

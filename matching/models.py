@@ -235,3 +235,11 @@ class UserEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of {self.user_id} under model version {self.model_version_id}"
+
+
+# Models of matching's sub-packages: imported here so Django registers them with the app.
+from matching.experiments.models import (  # noqa: E402, F401
+    Experiment,
+    ExperimentExposure,
+    ExperimentImpressions,
+)

@@ -63,8 +63,9 @@ def seed_summary_decode(raw: bytes) -> SeedSummary | None:
     )
 
 
-def _redis():
-    """The raw Redis client behind the default cache, or None when the cache is not Redis."""
+def redis_raw():
+    """The raw Redis client behind the default cache, or None when the cache is not Redis (the embedded
+    mode's local-memory cache)."""
     if not settings.CACHES["default"]["BACKEND"].startswith("django_redis."):
         return None
     from django_redis import get_redis_connection
@@ -73,12 +74,12 @@ def _redis():
 
 
 def seed_summary_cached(*, key: str) -> SeedSummary | None:
-    client = _redis()
+    client = redis_raw()
     raw = client.get(key) if client is not None else None
     return seed_summary_decode(raw) if raw is not None else None
 
 
 def seed_summary_cache(*, key: str, summary: SeedSummary) -> None:
-    client = _redis()
+    client = redis_raw()
     if client is not None:
         client.set(key, seed_summary_encode(summary), ex=SEED_SUMMARY_TTL_SECONDS)

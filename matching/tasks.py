@@ -10,6 +10,7 @@ from celery.exceptions import Retry
 from django.db import IntegrityError, InterfaceError, OperationalError
 
 from matching import services
+from matching.experiments import services as experiment_services
 
 #: Worth another try: a dropped connection or a failover, and a person deleted between being computed
 #: and stored (the retry lists the people again). Anything else is a bug to see at once.
@@ -90,3 +91,9 @@ def embeddings_encode_all(model_version_id: int, chunk_size: int = services.EMBE
     if ranges:
         group(embeddings_encode_chunk.si(model_version_id, first, end) for first, end in ranges).apply_async()
     return len(ranges)
+
+
+@shared_task(name="matching.tasks.experiments_impressions_flush", **_RETRY)
+def experiments_impressions_flush() -> int:
+    """Move the experiments' impression counters from Redis into the database (beat, every minute)."""
+    return experiment_services.experiment_impressions_flush()

@@ -17,6 +17,7 @@ from config.fields import FiniteFloatField, LatitudeField, LongitudeField
 from config.schema import error_responses
 from users import services
 from users.models import Profile, Report, Role
+from users.permissions import IsPersonOrOrganiser
 from users.selectors import me_get
 
 # Output shapes shared by several views ------------------------------------------------------------
@@ -288,32 +289,46 @@ class DoneSerializer(serializers.Serializer):
     changed = serializers.BooleanField(help_text="False when it was already so (every action is idempotent).")
 
 
+class GestureSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="target_id", help_text="Whom it was for.")
+    kind = serializers.CharField()
+    at = serializers.DateTimeField(source="occurred_at")
+
+    class Meta:
+        ref_name = "Gesture"
+
+
 class _PersonActionApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsPersonOrOrganiser]
     throttle_scope = "interactions"
 
 
-def _person_schema(operation_id: str, description: str, request=None, response=DoneSerializer):
+def _person_schema(operation_id: str, description: str, request=None, response=DoneSerializer, status=200):
     return extend_schema(
         operation_id=operation_id,
         request=request,
-        responses={200: response, **error_responses(400, 401, 404, 429)},
+        responses={status: response, **error_responses(400, 401, 403, 404, 429)},
         description=description,
     )
 
 
 class PersonWaveApi(_PersonActionApi):
-    @_person_schema("person_wave", "Wave at someone you can see nearby.")
+    @_person_schema(
+        "person_wave",
+        "Wave at someone you can see nearby. Counts as an outcome of the nearby experiment you are in.",
+        response=GestureSerializer,
+        status=201,
+    )
     def post(self, request, person_id: int):
-        services.person_gesture_send(actor=request.user, target_id=person_id, kind="wave")
-        return Response(DoneSerializer({"changed": True}).data)
+        event = services.person_gesture_send(actor=request.user, target_id=person_id, kind="wave")
+        return Response(GestureSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
 class PersonLikeApi(_PersonActionApi):
-    @_person_schema("person_like", "Like someone's profile.")
+    @_person_schema("person_like", "Like someone's profile.", response=GestureSerializer, status=201)
     def post(self, request, person_id: int):
-        services.person_gesture_send(actor=request.user, target_id=person_id, kind="like")
-        return Response(DoneSerializer({"changed": True}).data)
+        event = services.person_gesture_send(actor=request.user, target_id=person_id, kind="like")
+        return Response(GestureSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
 class PersonFollowApi(_PersonActionApi):

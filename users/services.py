@@ -426,7 +426,8 @@ def _other_person(*, actor: User, target_id: Any) -> User:
         raise ApplicationError("person must be a user id", field="person", code="invalid")
     if int(target_id) == actor.pk:
         raise ApplicationError("You cannot do that to yourself.", field="person", code="self")
-    target = User.objects.filter(pk=int(target_id), is_active=True).first()
+    in_range = 0 < int(target_id) < 2**63  # beyond a bigint nobody exists; the database would refuse it
+    target = User.objects.filter(pk=int(target_id), is_active=True).first() if in_range else None
     if target is None or target.pk in blocked_user_ids(user=actor):
         raise ApplicationError("No such person.", field="person", code="not_found", status_code=404)
     return target
@@ -482,6 +483,8 @@ def block_delete(*, actor: User, target_id: Any) -> bool:
     """Lift a block the actor made (not one made against them). Idempotent."""
     if not _is_int(target_id) or isinstance(target_id, bool):
         raise ApplicationError("person must be a user id", field="person", code="invalid")
+    if not 0 < int(target_id) < 2**63:
+        return False
     deleted = Block.objects.filter(blocker=actor, blocked_id=int(target_id)).delete()[0] > 0
     if deleted:
         person_features_changed_announce(sender=Block, user_ids=[actor.pk, int(target_id)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import BlockFactory, FollowFactory, UserFactory
+from tests.factories import BlockFactory, FollowFactory, MarketerFactory, UserFactory
 from users.models import Block, Follow, InteractionEvent, Report
 from users.selectors import blocked_user_ids, friend_ids
 
@@ -22,7 +22,8 @@ def test_a_gesture_is_logged_as_an_event_and_announces_both_people(
     other = UserFactory()
     with django_capture_on_commit_callbacks() as callbacks:
         response = person_client.post(_url(other.pk, kind))
-    assert response.status_code == 200, response.content
+    assert response.status_code == 201, response.content
+    assert set(response.json()) == {"id", "kind", "at"} and response.json()["id"] == other.pk
     event = InteractionEvent.objects.get()
     assert (event.kind, event.actor_id, event.target_id) == (kind, person.pk, other.pk)
     assert len(callbacks) == 1  # the feature refresh of both, once committed
@@ -104,16 +105,21 @@ def test_acting_on_yourself_an_unknown_or_deactivated_person_is_a_clear_4xx(pers
     gone = UserFactory(is_active=False)
     assert person_client.post(_url(person.pk, "wave")).json()["error"]["code"] == "self"
     assert person_client.post(_url(10**9, "wave")).status_code == 404
+    assert person_client.post(_url(10**30, "wave")).status_code == 404  # beyond a bigint
+    assert person_client.delete(_url(10**30, "block")).json() == {"changed": False}
     assert person_client.post(_url(gone.pk, "follow")).status_code == 404
     assert person_client.post(_url(UserFactory().pk, "block")).status_code == 200
     assert not InteractionEvent.objects.exists() and not Follow.objects.exists()
 
 
 @pytest.mark.django_db
-def test_people_actions_need_a_signed_in_person():
+def test_people_actions_need_a_signed_in_person_or_organiser():
     other = UserFactory()
+    marketer = APIClient()
+    marketer.force_authenticate(MarketerFactory())
     for action in ("wave", "like", "follow", "block", "report"):
         assert APIClient().post(_url(other.pk, action)).status_code == 401
+        assert marketer.post(_url(other.pk, action), {"reason": "spam"}, format="json").status_code == 403
 
 
 @pytest.mark.django_db

@@ -1,0 +1,483 @@
+"""Benchmark: GET /api/nearby/ for a city of 100,000 people, served by gunicorn on loopback.
+
+    .venv/bin/python benchmarks/nearby.py [--people 100000] [--requests 12000] [--clients 20]
+                                          [--workers 3] [--keep-database]
+
+It recreates the throwaway database `vicino_bench_nearby` on 127.0.0.1:5432, migrates it and loads the
+city (in a child process with Django set up):
+
+- 100,000 people, each living around a real Foursquare NYC venue ($VICINO_DATA_DIR/foursquare-nyc; a
+  venue is picked in proportion to its check-ins, and the home scattered ~300 m around it), or around a
+  built-in synthetic Manhattan when the data is absent; profiles with tastes; a few mutual follows each;
+  locations updated over the last two days;
+- a RALM model of the production size (embedding 32, as `train_ralm` builds it; untrained, seeded: serving
+  costs the same) registered and active, and every person's embedding stored;
+- a running nearby experiment with two variants, so every request also does the assignment, the
+  exposure log and the impression count;
+- API tokens for the people who query.
+
+Then it starts gunicorn (`config.wsgi`, sync workers, the production stack: PostgreSQL and Redis, not the
+embedded mode) on 127.0.0.1, warms each worker up, and runs 20 concurrent clients (closed loop, no think
+time, one asyncio task each, a new connection per request as gunicorn's sync workers close them). Each
+request is a different person (token) asking for the default radius (5 km) and 20 results, one in five
+with their friends as seeds. It prints p50/p95/p99, throughput and the error count (any status but 200, or
+a failed connection), and writes docs/benchmarks/nearby.md. Target: p95 ≤ 50 ms with 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+
+from common import (
+    REPO_ROOT,
+    benchmark_environment,
+    database_drop,
+    database_recreate,
+    machine_line,
+    markdown_table,
+    migrate,
+    write_result,
+)
+
+DATABASE_NAME = "vicino_bench_nearby"
+REDIS_URL = "redis://127.0.0.1:6379/7"
+SEED = 20261122
+FOLLOWS_PER_PERSON = 4
+HOME_SCATTER_KM = 0.3
+TARGET_P95_MS = 50.0
+WITH_FRIENDS_SHARE = 0.2
+WARMUP_PER_WORKER = 40
+
+
+# The city (a child process with Django set up) --------------------------------------------------------
+
+
+def _venues(rng, data_dir):
+    """(latitudes, longitudes, weights, source) of the places people live around."""
+    import numpy as np
+
+    pois = data_dir / "foursquare-nyc" / "stan_NYC_pois.csv"
+    checkins = data_dir / "foursquare-nyc" / "stan_NYC_checkins.csv"
+    if pois.is_file():
+        data = np.loadtxt(pois, delimiter=",", skiprows=1, usecols=(0, 1, 2))
+        weights = np.ones(len(data))
+        if checkins.is_file():
+            visited = np.loadtxt(checkins, delimiter=",", skiprows=1, usecols=(1,), dtype=np.int64)
+            index = {int(poi): row for row, poi in enumerate(data[:, 0])}
+            for poi, count in zip(*np.unique(visited, return_counts=True), strict=True):
+                if int(poi) in index:
+                    weights[index[int(poi)]] += count
+        return (
+            data[:, 1],
+            data[:, 2],
+            weights / weights.sum(),
+            "the 5,135 Foursquare NYC venues, by check-ins",
+        )
+    # Built-in fallback: a synthetic Manhattan, dense in the middle and thinning out.
+    lat = 40.7580 + rng.normal(0, 0.035, 5_000)
+    lon = -73.9855 + rng.normal(0, 0.03, 5_000)
+    return lat, lon, np.full(5_000, 1 / 5_000), "a synthetic Manhattan (Foursquare NYC not found)"
+
+
+def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> int:
+    count = 0
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def child_populate(people: int, queriers: int, model_dir: str) -> None:
+    import django
+
+    django.setup()
+    import numpy as np
+    import torch
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from matching import services
+    from matching.experiments import services as experiments
+    from matching.features import SCHEMA
+    from matching.serving import ralm_artefact_save, user_embeddings_encode
+    from matching.training import RalmTrainingOptions
+    from ml.ralm import (
+        LookalikeConfig,
+        LookalikeModel,
+        UserRepresentationModel,
+        UserTowerConfig,
+        fields_from_schema,
+    )
+    from users import geo, taxonomy
+    from users.models import User
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(SEED)
+    venue_lat, venue_lon, weights, source = _venues(rng, settings.VICINO_DATA_DIR)
+    home = rng.choice(len(venue_lat), size=people, p=weights)
+    scatter = HOME_SCATTER_KM / geo.KM_PER_DEGREE_LAT
+    lat = venue_lat[home] + rng.normal(0, scatter, people)
+    lon = venue_lon[home] + rng.normal(0, scatter / np.cos(np.radians(40.75)), people)
+    now = timezone.now()
+    counts = {"source": source}
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        unusable = "!"  # noqa: S105 - Django's marker for "no password can log in"
+        counts["people"] = _copy(
+            cursor,
+            "users_user",
+            ("username", "password", "role", "display_name", "email", "first_name", "last_name", "is_staff",
+             "is_active", "is_superuser", "date_joined"),
+            ((f"bench_{i}", unusable, "person", f"Person {i}", "", "", "", False, True, False, now)
+             for i in range(people)),
+        )  # fmt: skip
+        cursor.execute("SELECT id FROM users_user ORDER BY id")
+        user_ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+
+        def tastes(vocabulary, k):
+            return json.dumps(
+                {str(key): round(float(rng.random()), 2) for key in rng.choice(vocabulary, k, replace=False)}
+            )
+
+        _copy(
+            cursor,
+            "users_profile",
+            ("user_id", "birth_year", "gender", "occupation", "marital_status", "languages", "interests",
+             "activity_preferences", "place_type_preferences", "time_preferences", "skills", "bio",
+             "hide_from_nearby", "show_age_group", "allow_invitations", "updated_at"),
+            ((int(uid), int(rng.integers(1950, 2008)), "", "", "", "[]", tastes(taxonomy.INTERESTS, 4),
+              tastes(taxonomy.ACTIVITY_TYPES, 2), "{}", "{}", "{}", "", bool(rng.random() < 0.03), True, True,
+              now)
+             for uid in user_ids),
+        )  # fmt: skip
+        _copy(
+            cursor,
+            "users_location",
+            ("user_id", "latitude", "longitude", "geohash", "accuracy_m", "updated_at"),
+            ((int(uid), float(a), float(b), geo.encode(float(a), float(b)), 15.0,
+              now - timedelta(minutes=int(rng.integers(0, 48 * 60))))
+             for uid, a, b in zip(user_ids, lat, lon, strict=True)),
+        )  # fmt: skip
+        # Friends live near each other: follows between people of neighbouring ids, both ways.
+        follower = np.repeat(np.arange(people), FOLLOWS_PER_PERSON)
+        followee = (follower + rng.integers(1, 40, follower.size)) % people
+        pairs = np.unique(np.concatenate([follower * people + followee, followee * people + follower]))
+        counts["follows"] = _copy(
+            cursor,
+            "users_follow",
+            ("follower_id", "followee_id", "created_at"),
+            ((int(user_ids[k // people]), int(user_ids[k % people]), now) for k in pairs.tolist()),
+        )
+        tokens = [
+            (secrets.token_hex(20), int(uid), now) for uid in rng.choice(user_ids, queriers, replace=False)
+        ]
+        _copy(cursor, "authtoken_token", ("key", "user_id", "created"), tokens)
+
+    # RALM of the size train_ralm builds (its default options), untrained: serving does the same work.
+    sizes = RalmTrainingOptions()
+    tower = UserRepresentationModel(
+        UserTowerConfig(fields=fields_from_schema(SCHEMA), n_places=5_135, field_dim=sizes.field_dim,
+                        attention_dim=max(4, sizes.field_dim // 2), hidden_dims=(2 * sizes.embedding_dim,),
+                        embedding_dim=sizes.embedding_dim, seed=SEED)
+    ).eval()  # fmt: skip
+    lookalike = LookalikeModel(
+        LookalikeConfig(input_dim=sizes.embedding_dim, hidden_dim=sizes.hidden_dim,
+                        attention_dim=max(4, sizes.hidden_dim // 2), k=sizes.k, seed=SEED)
+    ).eval()  # fmt: skip
+    ralm_artefact_save(artefact_path="ralm/bench", user_tower=tower, lookalike=lookalike)
+    version = services.model_version_register(
+        name="ralm",
+        version="bench",
+        artefact_path="ralm/bench",
+        metrics={},
+        feature_schema_version=SCHEMA.version,
+    )
+    services.model_version_activate(name="ralm", version="bench")
+    features = rng.random((people, SCHEMA.total_dim), dtype=np.float32)
+    with torch.no_grad():
+        vectors = user_embeddings_encode(user_tower=tower, matrix=features).astype("<f4")
+    with transaction.atomic(), connection.cursor() as cursor:
+        counts["embeddings"] = _copy(
+            cursor,
+            "matching_userembedding",
+            ("user_id", "model_version_id", "vector", "features_as_of", "computed_at"),
+            ((int(uid), version.pk, vectors[row].tobytes(), now, now) for row, uid in enumerate(user_ids)),
+        )
+    marketer = User.objects.create(username="bench_marketer", role="marketer", password="!")  # noqa: S106
+    experiment = experiments.experiment_create(
+        created_by=marketer,
+        key="nearby-blend",
+        surface="nearby",
+        variants=[
+            {"key": "control", "weight": 1},
+            {"key": "closer", "weight": 1, "config": {"w_d": 0.7, "w_s": 0.3}},
+        ],
+    )
+    experiments.experiment_start(experiment_id=experiment.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    counts["tokens"] = [key for key, _uid, _now in tokens]
+    counts["seconds"] = time.perf_counter() - started
+    sys.stdout.write(json.dumps(counts) + "\n")
+
+
+def child_stats() -> None:
+    """What the run left in the database: exposures per variant."""
+    import django
+
+    django.setup()
+    from matching.experiments.models import ExperimentExposure
+
+    sys.stdout.write(json.dumps({"exposures": ExperimentExposure.objects.count()}) + "\n")
+
+
+# The server and the clients ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    _headers, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), body
+
+
+async def _load(port: int, tokens: list[str], total: int, clients: int) -> dict:
+    import random
+
+    rng = random.Random(SEED)
+    plan = [
+        (
+            tokens[i % len(tokens)],
+            "/api/nearby/?with_friends=true" if rng.random() < WITH_FRIENDS_SHARE else "/api/nearby/",
+        )
+        for i in range(total)
+    ]
+    latencies: list[float] = []
+    errors: list[str] = []
+    results_per_answer: list[int] = []
+    ralm_share: list[float] = []
+    cursor = iter(plan)
+
+    async def client() -> None:
+        for token, path in cursor:
+            started = time.perf_counter()
+            try:
+                status, body = await _get(port, path, token)
+            except OSError as error:
+                errors.append(repr(error))
+                continue
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(f"{status}: {body[:200]!r}")
+                continue
+            rows = json.loads(body)["results"]
+            results_per_answer.append(len(rows))
+            if rows:
+                ralm_share.append(sum(row["similarity_source"] == "ralm" for row in rows) / len(rows))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return {
+        "seconds": time.perf_counter() - started,
+        "latencies": latencies,
+        "errors": errors,
+        "results": results_per_answer,
+        "ralm_share": ralm_share,
+    }
+
+
+def serve_and_load(
+    environment: dict, *, tokens: list[str], requests: int, clients: int, workers: int
+) -> dict:
+    import numpy as np
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning", "--backlog", "256"],
+        env=environment, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _body = asyncio.run(_get(port, "/api/health/", tokens[0]))
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not come up: {server.stderr.read().decode()[-3000:]}")
+            time.sleep(0.3)
+        # Warm-up: every worker loads the model and fills its caches; tokens not used by the measurement.
+        warm = asyncio.run(
+            _load(port, tokens[-WARMUP_PER_WORKER * workers :], WARMUP_PER_WORKER * workers, clients)
+        )
+        if warm["errors"]:
+            raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
+        measured = asyncio.run(_load(port, tokens[: -WARMUP_PER_WORKER * workers], requests, clients))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    latencies_ms = np.array(measured["latencies"]) * 1000
+    return {
+        "requests": len(measured["latencies"]) + sum(1 for e in measured["errors"] if not e[:3].isdigit()),
+        "errors": measured["errors"],
+        "seconds": measured["seconds"],
+        "p50": float(np.percentile(latencies_ms, 50)),
+        "p95": float(np.percentile(latencies_ms, 95)),
+        "p99": float(np.percentile(latencies_ms, 99)),
+        "max": float(latencies_ms.max()),
+        "mean_results": float(np.mean(measured["results"])),
+        "ralm_share": float(np.mean(measured["ralm_share"])),
+    }
+
+
+def run_child(mode: str, environment: dict[str, str], *args: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, mode, *args],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout[-3000:] + completed.stderr[-5000:])
+        raise SystemExit(f"{mode} failed with exit code {completed.returncode}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _redis_flush() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child-populate", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child-stats", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=12_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (production: 3)")
+    parser.add_argument("--keep-database", action="store_true")
+    options = parser.parse_args()
+    if options.child_populate:
+        people, queriers, model_dir = options.child_populate
+        child_populate(int(people), int(queriers), model_dir)
+        return
+    if options.child_stats:
+        child_stats()
+        return
+
+    model_dir = tempfile.mkdtemp(prefix="vicino-bench-models-")
+    environment = benchmark_environment(
+        DATABASE_NAME,
+        REDIS_URL=REDIS_URL,
+        VICINO_MODEL_DIR=model_dir,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+    )
+    queriers = options.requests + WARMUP_PER_WORKER * options.workers
+    server_version = database_recreate(DATABASE_NAME)
+    _redis_flush()
+    try:
+        migrate(environment)
+        sys.stderr.write(f"loading a city of {options.people:,} people …\n")
+        city = run_child("--child-populate", environment, str(options.people), str(queriers), model_dir)
+        sys.stderr.write(f"loaded in {city['seconds']:.0f} s ({city['source']})\n")
+        _redis_flush()  # start from cold caches: only what serving itself puts there
+        sys.stderr.write(f"serving with {options.workers} gunicorn workers, {options.clients} clients …\n")
+        report = serve_and_load(
+            environment,
+            tokens=city["tokens"],
+            requests=options.requests,
+            clients=options.clients,
+            workers=options.workers,
+        )
+        stats = run_child("--child-stats", environment)
+    finally:
+        if not options.keep_database:
+            database_drop(DATABASE_NAME)
+        _redis_flush()
+
+    rows = [[
+        f"{options.people:,}", str(options.clients), str(options.workers), f"{report['requests']:,}",
+        f"{report['p50']:.1f}", f"{report['p95']:.1f}", f"{report['p99']:.1f}", f"{report['max']:.0f}",
+        f"{report['requests'] / report['seconds']:,.0f}", str(len(report["errors"])),
+    ]]  # fmt: skip
+    header = [
+        "people",
+        "clients",
+        "workers",
+        "requests",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "req/s",
+        "errors",
+    ]
+    table = markdown_table(header, rows)
+    meets = report["p95"] <= TARGET_P95_MS and not report["errors"]
+    verdict = (
+        f"p95 {report['p95']:.1f} ms with {len(report['errors'])} errors: "
+        f"{'meets' if meets else 'MISSES'} the p95 ≤ {TARGET_P95_MS:.0f} ms, 0 errors target"
+    )
+    sys.stdout.write(table + "\n" + verdict + "\n")
+    if report["errors"]:
+        sys.stdout.write("first errors: " + "; ".join(report["errors"][:5]) + "\n")
+    path = write_result(
+        name="nearby",
+        title="nearby people under load",
+        command=".venv/bin/python benchmarks/nearby.py",
+        body=(
+            f"- machine: {machine_line(server_version)}; server, PostgreSQL, Redis and the clients share it\n"
+            f"- city: {options.people:,} people around {city['source']} (homes scattered "
+            f"~{HOME_SCATTER_KM * 1000:.0f} m), {city['follows']:,} follows, a production-size RALM "
+            "(embedding 32) active with every embedding stored, a running two-variant nearby experiment\n"
+            f"- load: gunicorn `config.wsgi`, {options.workers} sync workers on 127.0.0.1; {options.clients} "
+            "concurrent clients in a closed loop (no think time); every request a different person, "
+            f"default radius 5 km, 20 results, {WITH_FRIENDS_SHARE:.0%} with friends as seeds; after a "
+            f"warm-up of {WARMUP_PER_WORKER} requests per worker\n"
+            f"- answers: {report['mean_results']:.1f} results on average, {report['ralm_share']:.0%} of them "
+            f"scored by RALM; {stats['exposures']:,} first exposures logged\n\n"
+            f"{table}\n\n- {verdict}\n"
+        ),
+    )
+    sys.stdout.write(f"written to {path.relative_to(REPO_ROOT)}\n")
+
+
+if __name__ == "__main__":
+    main()

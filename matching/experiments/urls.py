@@ -1,0 +1,11 @@
+from django.urls import path
+
+from matching.experiments import apis
+
+urlpatterns = [
+    path("experiments/", apis.ExperimentListCreateApi.as_view(), name="experiment-list"),
+    path("experiments/<int:pk>/", apis.ExperimentDetailApi.as_view(), name="experiment-detail"),
+    path("experiments/<int:pk>/start/", apis.ExperimentStartApi.as_view(), name="experiment-start"),
+    path("experiments/<int:pk>/stop/", apis.ExperimentStopApi.as_view(), name="experiment-stop"),
+    path("experiments/<int:pk>/results/", apis.ExperimentResultsApi.as_view(), name="experiment-results"),
+]

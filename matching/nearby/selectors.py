@@ -1,0 +1,475 @@
+"""Reads for nearby people: candidates from the snap cells around the person, scored, blended, diversified.
+
+**Candidates.** The snap cells (matching.nearby.privacy) whose centres are within the radius of the
+person's own cell's centre are walked nearest first (equal distances in grid order), each cell's most
+recently updated locations first, until `candidate_cap` locations have been read: the database function
+`vicino_nearby_walk` (migration matching 0003) loops over the cells, reading each from the expression index
+on (snap cell, updated_at), so the rows read are the rows returned and a dense block of Manhattan costs
+no more than `cap` index entries, however many people live there. The cells are handed over in bands
+(the own cell, then ≤ 2.5, 6.4, 16 and 51.2 km), one query each, until the cap is reached; one query is
+the usual case. Of the locations read, the same query drops anyone blocked in either direction, people
+hidden from nearby, inactive accounts and marketers (they still count towards the cap: it bounds the rows
+read); the person themself and locations older than VICINO_NEARBY_STALE_HOURS are never read. Who makes
+the cap depends on cells and recency, never on where inside a cell anyone is. (Off PostgreSQL, in the
+embedded demo, the same candidates are read from the geohash cells covering the radius and cut in
+Python.)
+
+**Scores.** similarity is RALM's look-alike score of the candidate against the seeds (the person, and
+with `with_friends` their mutual follows too), from the stored embeddings and the seed summary cached in
+Redis, mapped from [−(α+β), α+β] to [0, 1]. When no RALM model is active, the seeds cannot be
+summarised, or a candidate has no embedding yet, it is the cosine between the candidate's stated tastes
+(interests and activity preferences, the preference feature group read from the profile) and the seeds'
+mean; each result says which (`similarity_source`). Never an error: a model that cannot be loaded is
+logged and the profile cosine used. final = w_d · distance score of the bucket + w_s · similarity, with
+w_d, w_s from the person's experiment variant (default VICINO_NEARBY_DISTANCE_WEIGHT / _SIMILARITY_WEIGHT).
+
+**Diversity.** The list is taken greedily from the best DIVERSITY_WINDOW_FACTOR × limit candidates, each
+pick's score lowered by DIVERSITY_PENALTY for every person of the same dominant taste already above it, so
+the top is not one interest cluster. Names and tastes are read for that window only (and for whoever
+needed the profile similarity), never for every candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from config.api import ApplicationError
+from matching import serving
+from matching.index import candidate_scores
+from matching.models import ModelVersion
+from matching.nearby import privacy
+from matching.services import SeedSetError, seed_summary_get
+from ml.features.schema import AGE_GROUPS
+from users import geo, taxonomy
+from users.models import Block, Location, Profile, Role, User
+from users.selectors import friend_ids
+
+logger = logging.getLogger(__name__)
+
+RALM_MODEL_NAME = "ralm"
+#: Bands of the candidate walk, as snapped distances: the own cell (enough in a dense area), then rings
+#: that widen as people thin out; each band is one query.
+BAND_EDGES_KM: tuple[float, ...] = (0.0, 2.5, 6.4, 16.0, 51.2)
+#: Half the diagonal of the widest snap cell (at the equator): how far a person can be from their cell's
+#: centre. The embedded path widens its geohash cover by it.
+SNAP_SLACK_KM = 0.87
+DIVERSITY_PENALTY = 0.05
+DIVERSITY_WINDOW_FACTOR = 4
+#: A taste counts as shared, and as a reason, when both weigh it at least this much.
+SHARED_TASTE_THRESHOLD = 0.5
+MAX_REASONS = 3
+TASTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("interests", "interest", taxonomy.INTERESTS),
+    ("activity_preferences", "activity", taxonomy.ACTIVITY_TYPES),
+)
+_TASTE_INDEX = {
+    (field, key): offset
+    for offset, (field, key) in enumerate(
+        (field, key) for field, _kind, vocabulary in TASTES for key in vocabulary
+    )
+}
+TASTE_DIM = len(_TASTE_INDEX)
+
+
+@dataclass(frozen=True)
+class NearbyPerson:
+    user_id: int
+    display_name: str
+    age_group: str | None
+    reasons: list[str]
+    shared_interests: list[str]
+    similarity: float
+    similarity_source: str
+    score: float
+    distance_bucket: privacy.DistanceBucket
+
+
+@dataclass(frozen=True)
+class NearbyPage:
+    radius_km: float
+    results: list[NearbyPerson]
+    #: "ralm <version>" when RALM scored anyone, else None.
+    model_version: str | None
+    #: How many candidates were scored (at most the cap).
+    candidates: int
+    w_d: float
+    w_s: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    user_id: int
+    cell: str
+    distance_km: float
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    display_name: str
+    birth_year: int | None
+    show_age_group: bool
+    #: (TASTE_DIM,) float32, see taste_vector.
+    taste: np.ndarray
+
+
+# Candidates ---------------------------------------------------------------------------------------
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _walk_sql() -> str:
+    user, profile, block = _table(User), _table(Profile), _table(Block)
+    # vicino_nearby_walk (migration matching 0003) reads the cells in order, each cell's freshest locations
+    # first, and stops at the cap; this query says which of the rows read may be shown. Only table names
+    # and constants are interpolated; every value is a bound parameter.
+    return f"""
+        SELECT w.cell_position, w.person_id,
+               u.is_active AND u.role <> '{Role.MARKETER.value}' AND p.user_id IS NOT NULL
+               AND NOT p.hide_from_nearby
+               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocker_id = %s AND b.blocked_id = w.person_id)
+               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocked_id = %s AND b.blocker_id = w.person_id)
+        FROM vicino_nearby_walk(%s::text[], %s, %s, %s) w
+        JOIN {user} u ON u.id = w.person_id
+        LEFT JOIN {profile} p ON p.user_id = w.person_id
+        ORDER BY w.cell_position, w.located_at DESC, w.person_id
+    """  # noqa: S608
+
+
+def _candidates_postgresql(
+    *, user_id: int, ring: privacy.CellRing, fresh_after: datetime, cap: int
+) -> list[Candidate]:
+    sql = _walk_sql()
+    found: list[Candidate] = []
+    read, start = 0, 0
+    with connection.cursor() as cursor:
+        for edge in BAND_EDGES_KM:
+            if start >= len(ring) or read >= cap:
+                break
+            stop = int(np.searchsorted(ring.distances_km, edge, side="right"))
+            if stop <= start:
+                continue
+            cells = ring.cells(start, stop)
+            cursor.execute(sql, [user_id, user_id, cells, fresh_after, user_id, cap - read])
+            rows = cursor.fetchall()
+            read += len(rows)
+            found += [
+                Candidate(other, cells[position - 1], float(ring.distances_km[start + position - 1]))
+                for position, other, shown in rows
+                if shown
+            ]
+            start = stop
+    return found
+
+
+def candidates_by_geohash_cover(
+    *, user_id: int, centre: str, ring: privacy.CellRing, radius_km: float, fresh_after: datetime, cap: int
+) -> list[Candidate]:
+    """The same candidates as the PostgreSQL walk, for databases without its SQL (the embedded demo):
+    everyone in the geohash cells covering the radius (widened by SNAP_SLACK_KM), cut in Python."""
+    position_of = {cell: position for position, cell in enumerate(ring.cells(0, len(ring)))}
+    latitude, longitude = privacy.snap_cell_centre(centre)
+    cover = Q()
+    for cell in geo.cells_covering(latitude, longitude, radius_km + SNAP_SLACK_KM):
+        cover |= Q(geohash__startswith=cell)
+    blocked = set(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+    blocked |= set(Block.objects.filter(blocked_id=user_id).values_list("blocker_id", flat=True))
+    rows = (
+        Location.objects.filter(cover, updated_at__gte=fresh_after)
+        .exclude(user_id=user_id)
+        .values_list(
+            "user_id",
+            "geohash",
+            "updated_at",
+            "user__is_active",
+            "user__role",
+            "user__profile__user_id",
+            "user__profile__hide_from_nearby",
+        )
+    )
+    ranked = []
+    for other, geohash, updated_at, active, role, profile_id, hidden in rows:
+        cell = privacy.snap_cell(geohash)
+        if cell in position_of:
+            shown = active and role != Role.MARKETER and profile_id is not None and not hidden
+            ranked.append(
+                (position_of[cell], -updated_at.timestamp(), other, cell, shown and other not in blocked)
+            )
+    ranked.sort(key=lambda row: row[:3])
+    return [
+        Candidate(other, cell, float(ring.distances_km[position]))
+        for position, _t, other, cell, shown in ranked[:cap]
+        if shown
+    ]
+
+
+def nearby_candidates(
+    *, user_id: int, centre: str, radius_km: float, fresh_after: datetime, cap: int
+) -> list[Candidate]:
+    """The people to rank: of the first `cap` locations read nearest first (by snapped distance, within the
+    radius; each cell's freshest first), those that may be shown (see the module doc)."""
+    ring = privacy.cells_within(centre, radius_km)
+    if connection.vendor == "postgresql":
+        return _candidates_postgresql(user_id=user_id, ring=ring, fresh_after=fresh_after, cap=cap)
+    return candidates_by_geohash_cover(
+        user_id=user_id, centre=centre, ring=ring, radius_km=radius_km, fresh_after=fresh_after, cap=cap
+    )
+
+
+def person_details(*, user_ids: Sequence[int]) -> dict[int, PersonDetails]:
+    """Display name, birth year and tastes of these people, in one query."""
+    rows = User.objects.filter(pk__in=user_ids).values_list(
+        "pk",
+        "username",
+        "display_name",
+        "profile__birth_year",
+        "profile__show_age_group",
+        "profile__interests",
+        "profile__activity_preferences",
+    )
+    return {
+        pk: PersonDetails(
+            display_name=display_name or username,
+            birth_year=birth_year,
+            show_age_group=bool(show_age_group),
+            taste=taste_vector(interests=interests or {}, activity_preferences=preferences or {}),
+        )
+        for pk, username, display_name, birth_year, show_age_group, interests, preferences in rows
+    }
+
+
+# Similarity ---------------------------------------------------------------------------------------
+
+
+def taste_vector(*, interests: Mapping[str, Any], activity_preferences: Mapping[str, Any]) -> np.ndarray:
+    """(TASTE_DIM,) float32: interests then activity preferences in taxonomy order, as the preference
+    feature group holds them."""
+    vector = np.zeros(TASTE_DIM, dtype=np.float32)
+    for field, values in (("interests", interests), ("activity_preferences", activity_preferences)):
+        for key, weight in values.items():
+            offset = _TASTE_INDEX.get((field, key))
+            if offset is not None and isinstance(weight, int | float):
+                vector[offset] = min(max(float(weight), 0.0), 1.0)
+    return vector
+
+
+def _cosine(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(vector))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(norms > 0, matrix @ vector / np.where(norms > 0, norms, 1.0), 0.0)
+    return np.clip(cosine, 0.0, 1.0)
+
+
+_model_rows: dict[int, ModelVersion] = {}
+
+
+def _model_version_row(*, model_version_id: int) -> ModelVersion:
+    # A version's name, version and artefact never change: one read per process.
+    row = _model_rows.get(model_version_id)
+    if row is None:
+        row = _model_rows[model_version_id] = ModelVersion.objects.get(pk=model_version_id)
+    return row
+
+
+def _ralm_for(*, version: str | None) -> serving.LoadedRalm | None:
+    """The experiment's model version when it names one (and it loads), else the active one, else None."""
+    try:
+        if version:
+            row = ModelVersion.objects.filter(name=RALM_MODEL_NAME, version=version).first()
+            if row is not None:
+                _model_rows.setdefault(row.pk, row)
+                return serving.ralm_loaded(model_version=row)
+            logger.warning("experiment model version %r is not registered: serving the active one", version)
+        return serving.ralm_active(name=RALM_MODEL_NAME)
+    except serving.ModelArtefactError:
+        logger.exception("the RALM model cannot be loaded: nearby falls back to profile similarity")
+        return None
+
+
+def _ralm_similarities(
+    *, model: serving.LoadedRalm, seed_ids: Sequence[int], candidate_ids: Sequence[int]
+) -> dict[int, float]:
+    try:
+        summary = seed_summary_get(
+            model_version=_model_version_row(model_version_id=model.model_version_id), seed_user_ids=seed_ids
+        )
+    except SeedSetError:
+        return {}
+    ids, scores = candidate_scores(model=model, summary=summary, user_ids=candidate_ids)
+    scale = float(model.lookalike.mixing.detach().abs().sum()) or 1.0  # |α| + |β|
+    normalised = np.clip((scores / scale + 1.0) / 2.0, 0.0, 1.0)
+    return dict(zip(ids.tolist(), normalised.tolist(), strict=True))
+
+
+# Ranking ------------------------------------------------------------------------------------------
+
+
+def _dominant_taste(vector: np.ndarray) -> int:
+    return int(np.argmax(vector)) if vector.max() > 0 else -1
+
+
+def diversify(
+    *, ranked: Sequence[int], scores: Mapping[int, float], clusters: Mapping[int, int], limit: int
+) -> list[int]:
+    """Greedy re-ranking of `ranked` (best first): each pick maximises score − DIVERSITY_PENALTY × (people
+    of its cluster already picked); ties keep the given order. Within a cluster the order never changes,
+    so only each cluster's first remaining person can be the next pick."""
+    queues: dict[int, deque[tuple[int, int]]] = {}
+    for position, user_id in enumerate(ranked):
+        queues.setdefault(clusters[user_id], deque()).append((position, user_id))
+    picked: list[int] = []
+    per_cluster = dict.fromkeys(queues, 0)
+    while len(picked) < limit and queues:
+        cluster = max(
+            queues,
+            key=lambda c: (scores[queues[c][0][1]] - DIVERSITY_PENALTY * per_cluster[c], -queues[c][0][0]),
+        )
+        picked.append(queues[cluster].popleft()[1])
+        per_cluster[cluster] += 1
+        if not queues[cluster]:
+            del queues[cluster]
+    return picked
+
+
+def age_group_label(*, birth_year: int | None, year: int) -> str | None:
+    if birth_year is None:
+        return None
+    age = year - birth_year
+    for _suffix, low, high in AGE_GROUPS:
+        if (low is None or age >= low) and (high is None or age <= high):
+            if low is None:
+                return f"under {high + 1}"
+            return f"{low}+" if high is None else f"{low}–{high}"
+    return None
+
+
+def shared_tastes(*, mine: np.ndarray, theirs: np.ndarray) -> list[tuple[str, str]]:
+    """[(kind, key)] both weigh at least SHARED_TASTE_THRESHOLD, strongest shared first."""
+    both = np.minimum(mine, theirs)
+    offsets = np.flatnonzero(both >= SHARED_TASTE_THRESHOLD)
+    ordered = sorted(offsets.tolist(), key=lambda offset: (-float(both[offset]), offset))
+    keys = list(_TASTE_INDEX)
+    kinds = {field: kind for field, kind, _vocabulary in TASTES}
+    return [(kinds[keys[offset][0]], keys[offset][1]) for offset in ordered]
+
+
+def _reason(kind: str, key: str) -> str:
+    label = key.replace("_", " ")
+    return f"you both like {label}" if kind == "interest" else f"you both enjoy {label}"
+
+
+def nearby_people_list(
+    *,
+    user: User,
+    radius_km: float,
+    limit: int,
+    with_friends: bool = False,
+    config: Mapping[str, Any],
+    now: datetime | None = None,
+) -> NearbyPage:
+    """The people near `user`, best first, at most `limit` (see the module doc). `config` is the surface
+    config from experiment_config_for (w_d, w_s, model_version, candidate_cap).
+
+    Queries: the person's location and profile; one per band walked; the candidates' embeddings (with a
+    RALM model); the details (names, tastes) of the diversity window, and first of anyone RALM could not
+    score. None per result.
+    """
+    now = now or timezone.now()
+    me = Location.objects.filter(user_id=user.pk).select_related("user__profile").first()
+    if me is None:
+        raise ApplicationError(
+            "Share your location first (POST /api/me/location/).",
+            field="location",
+            code="location_required",
+            status_code=409,
+        )
+    centre = privacy.snap_cell(me.geohash)
+    fresh_after = now - timedelta(hours=settings.VICINO_NEARBY_STALE_HOURS)
+    candidates = nearby_candidates(
+        user_id=user.pk,
+        centre=centre,
+        radius_km=radius_km,
+        fresh_after=fresh_after,
+        cap=int(config.get("candidate_cap") or settings.VICINO_NEARBY_CANDIDATE_CAP),
+    )
+    w_d, w_s = float(config["w_d"]), float(config["w_s"])
+    if not candidates:
+        return NearbyPage(radius_km, [], None, 0, w_d, w_s)
+
+    seed_ids = [user.pk, *sorted(friend_ids(user=user))] if with_friends else [user.pk]
+    candidate_ids = [candidate.user_id for candidate in candidates]
+    try:
+        profile = me.user.profile
+    except Profile.DoesNotExist:
+        profile = Profile(user=me.user)
+    my_taste = taste_vector(interests=profile.interests, activity_preferences=profile.activity_preferences)
+
+    model = _ralm_for(version=config.get("model_version"))
+    ralm = _ralm_similarities(model=model, seed_ids=seed_ids, candidate_ids=candidate_ids) if model else {}
+    similarity: dict[int, float] = dict(ralm)
+    details: dict[int, PersonDetails] = {}
+    missing = [user_id for user_id in candidate_ids if user_id not in ralm]
+    if missing:
+        details = person_details(user_ids=missing)
+        seed_taste = my_taste
+        if len(seed_ids) > 1:
+            friends = Profile.objects.filter(user_id__in=seed_ids[1:]).values_list(
+                "interests", "activity_preferences"
+            )
+            seed_taste = np.mean(
+                [my_taste, *(taste_vector(interests=i, activity_preferences=a) for i, a in friends)], axis=0
+            )
+        cosine = _cosine(np.stack([details[user_id].taste for user_id in missing]), seed_taste)
+        similarity.update(zip(missing, cosine.tolist(), strict=True))
+
+    distances = np.array([candidate.distance_km for candidate in candidates])
+    bucket_ranks = np.searchsorted([b.low_km for b in privacy.DISTANCE_BUCKETS[1:]], distances, side="right")
+    bucket_of = {
+        c.user_id: privacy.DISTANCE_BUCKETS[rank]
+        for c, rank in zip(candidates, bucket_ranks.tolist(), strict=True)
+    }
+    blended = {
+        user_id: w_d * privacy.bucket_distance_score(bucket_of[user_id]) + w_s * similarity[user_id]
+        for user_id in candidate_ids
+    }
+    ranked = sorted(candidate_ids, key=lambda user_id: (-blended[user_id], user_id))
+    window = ranked[: max(limit * DIVERSITY_WINDOW_FACTOR, limit)]
+    unknown = [user_id for user_id in window if user_id not in details]
+    if unknown:
+        details.update(person_details(user_ids=unknown))
+    clusters = {user_id: _dominant_taste(details[user_id].taste) for user_id in window}
+    chosen = diversify(ranked=window, scores=blended, clusters=clusters, limit=limit)
+
+    results = []
+    for user_id in chosen:
+        person = details[user_id]
+        shared = shared_tastes(mine=my_taste, theirs=person.taste)
+        results.append(
+            NearbyPerson(
+                user_id=user_id,
+                display_name=person.display_name,
+                age_group=age_group_label(birth_year=person.birth_year, year=now.year)
+                if person.show_age_group
+                else None,
+                reasons=[_reason(kind, key) for kind, key in shared[:MAX_REASONS]],
+                shared_interests=[key for _kind, key in shared],
+                similarity=round(similarity[user_id], 3),
+                similarity_source="ralm" if user_id in ralm else "profile",
+                score=round(blended[user_id], 3),
+                distance_bucket=bucket_of[user_id],
+            )
+        )
+    version = f"{model.name} {model.version}" if model is not None and ralm else None
+    return NearbyPage(radius_km, results, version, len(candidates), w_d, w_s)

@@ -1,0 +1,445 @@
+"""GET /api/nearby/ and POST /api/people/{id}/wave/ end to end, on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import torch
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_redis import get_redis_connection
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
+
+from matching import services, serving
+from matching.experiments import services as experiments
+from matching.models import ModelVersion
+from matching.nearby import privacy, selectors
+from matching.seed_cache import seed_summary_key
+from tests.factories import BlockFactory, FollowFactory, MarketerFactory, UserFactory
+from tests.matching.feature_store_people import random_batch
+from tests.matching.nearby_builders import NYC, offset, person_at
+from tests.matching.ralm_builders import tiny_ralm_register
+from users.models import InteractionEvent, Profile, User
+
+URL = "/api/nearby/"
+RESULT_FIELDS = {
+    "id", "display_name", "age_group", "reasons", "shared_interests", "similarity", "similarity_source",
+    "score", "distance",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def model_dir(settings, tmp_path):
+    torch.set_num_threads(1)
+    settings.VICINO_MODEL_DIR = tmp_path / "models"
+    serving.loaded_models_clear()
+    selectors._model_rows.clear()
+    yield settings.VICINO_MODEL_DIR
+    serving.loaded_models_clear()
+
+
+def _client(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _ids(response) -> list[int]:
+    assert response.status_code == 200, response.json()
+    return [row["id"] for row in response.json()["results"]]
+
+
+# Who may ask, and what they may ask -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_anonymous_is_401_marketers_403_and_no_location_409(api_client):
+    assert api_client.get(URL).status_code == 401
+    assert _client(MarketerFactory()).get(URL).status_code == 403
+    response = _client(UserFactory()).get(URL)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "location_required"
+    assert response.json()["error"]["message"].startswith("location:")
+
+
+BAD_QUERIES = [
+    ("radius_km=0", "radius_km"),
+    ("radius_km=-2", "radius_km"),
+    ("radius_km=50.01", "radius_km"),
+    ("radius_km=NaN", "radius_km"),
+    ("radius_km=inf", "radius_km"),
+    ("radius_km=far", "radius_km"),
+    ("limit=0", "limit"),
+    ("limit=101", "limit"),
+    ("limit=ten", "limit"),
+    ("limit=99999999999999999999999", "limit"),
+    ("with_friends=perhaps", "with_friends"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("query", "field"), BAD_QUERIES, ids=[q for q, _f in BAD_QUERIES])
+def test_bad_parameters_are_400_naming_the_field(query, field):
+    me = person_at(NYC)
+    response = _client(me).get(f"{URL}?{query}")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["fields"]
+    assert response.json()["error"]["message"].startswith(f"{field}:")
+
+
+# Who is shown --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_self_blocked_hidden_stale_inactive_marketers_and_far_people_are_left_out():
+    me = person_at(NYC, interests={"music": 1.0})
+    shown = person_at(offset(NYC, east_km=0.3))
+    blocked_by_me = person_at(offset(NYC, east_km=0.4))
+    blocking_me = person_at(offset(NYC, east_km=0.5))
+    hidden = person_at(offset(NYC, north_km=0.2))
+    Profile.objects.filter(user=hidden).update(hide_from_nearby=True)
+    stale = person_at(offset(NYC, north_km=0.1), updated_at=timezone.now() - timedelta(days=4))
+    inactive = person_at(offset(NYC, north_km=-0.1), is_active=False)
+    marketer = person_at(offset(NYC, north_km=-0.2), role=User.Role.MARKETER)
+    far = person_at(offset(NYC, north_km=12.0))
+    BlockFactory(blocker=me, blocked=blocked_by_me)
+    BlockFactory(blocker=blocking_me, blocked=me)
+
+    assert _ids(_client(me).get(f"{URL}?radius_km=5")) == [shown.pk]
+    assert sorted(_ids(_client(me).get(f"{URL}?radius_km=20"))) == sorted([shown.pk, far.pk])
+    # The blocker does not see the one they blocked either: a block hides both ways.
+    assert me.pk not in _ids(_client(blocking_me).get(URL))
+    assert {stale.pk, inactive.pk, marketer.pk, hidden.pk}.isdisjoint(
+        _ids(_client(me).get(f"{URL}?radius_km=50"))
+    )
+
+
+@pytest.mark.django_db
+def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_nothing_else():
+    me = person_at(NYC, interests={"music": 0.9, "reading": 0.8}, activities={"climbing": 1.0})
+    other = person_at(
+        offset(NYC, north_km=1.5),
+        interests={"music": 0.7, "reading": 0.2},
+        activities={"climbing": 0.6},
+        display_name="Ada",
+    )
+    Profile.objects.filter(user=other).update(birth_year=timezone.now().year - 30)
+
+    body = _client(me).get(URL).json()
+
+    assert body["radius_km"] == 5.0 and body["count"] == 1
+    (row,) = body["results"]
+    assert set(row) == RESULT_FIELDS
+    assert row["id"] == other.pk and row["display_name"] == "Ada" and row["age_group"] == "25–34"
+    # Strongest shared taste first (music: min(0.9, 0.7); climbing: min(1.0, 0.6)); reading is not shared.
+    assert row["shared_interests"] == ["music", "climbing"]
+    assert row["reasons"] == ["you both like music", "you both enjoy climbing"]
+    assert row["similarity_source"] == "profile" and 0 < row["similarity"] <= 1
+    expected_bucket = privacy.snapped_distance_bucket(
+        privacy.snap_cell_at(*NYC), privacy.snap_cell_at(*offset(NYC, north_km=1.5))
+    )
+    assert row["distance"] == {"key": expected_bucket.key, "label": expected_bucket.label}
+    assert row["score"] == pytest.approx(
+        0.6 * privacy.bucket_distance_score(expected_bucket) + 0.4 * row["similarity"], abs=1e-3
+    )
+    Profile.objects.filter(user=other).update(show_age_group=False)
+    assert _client(me).get(URL).json()["results"][0]["age_group"] is None
+
+
+@pytest.mark.django_db
+def test_a_dense_area_is_capped_nearest_first_with_the_freshest_first_within_a_cell(settings):
+    settings.VICINO_NEARBY_CANDIDATE_CAP = 6
+    me = person_at(NYC)
+    now = timezone.now()
+    centre = privacy.snap_cell_at(*NYC)
+    centre_lat, centre_lon = privacy.snap_cell_centre(centre)
+    # Eight people in my own cell (snapped distance 0), four in the cell east of it.
+    own = [
+        person_at((centre_lat + 0.0001 * i, centre_lon - 0.0002 * i), updated_at=now - timedelta(minutes=i))
+        for i in range(8)
+    ]
+    east = [person_at(offset((centre_lat, centre_lon), east_km=0.95 + 0.01 * i)) for i in range(4)]
+    assert privacy.snap_cell_at(*offset((centre_lat, centre_lon), east_km=0.95)) != centre
+
+    page = selectors.nearby_people_list(
+        user=me, radius_km=5, limit=50, config=experiments.surface_defaults(surface="nearby")
+    )
+
+    assert page.candidates == 6
+    assert sorted(p.user_id for p in page.results) == sorted(u.pk for u in own[:6])
+    assert not {u.pk for u in east} & {p.user_id for p in page.results}
+
+
+@pytest.mark.django_db
+def test_the_embedded_geohash_cover_finds_the_same_candidates_as_the_postgresql_walk():
+    me = person_at(NYC)
+    rng = np.random.default_rng(3)
+    for north, east in rng.uniform(-7, 7, size=(60, 2)):
+        person_at(
+            offset(NYC, north_km=north, east_km=east),
+            updated_at=timezone.now() - timedelta(seconds=int(rng.integers(0, 9999))),
+        )
+    BlockFactory(blocker=me, blocked=User.objects.exclude(pk=me.pk).first())
+    centre = privacy.snap_cell_at(*NYC)
+    fresh_after = timezone.now() - timedelta(hours=72)
+    for radius, cap in ((3.0, 300), (6.0, 300), (6.0, 11)):
+        walked = selectors.nearby_candidates(
+            user_id=me.pk, centre=centre, radius_km=radius, fresh_after=fresh_after, cap=cap
+        )
+        covered = selectors.candidates_by_geohash_cover(
+            user_id=me.pk,
+            centre=centre,
+            ring=privacy.cells_within(centre, radius),
+            radius_km=radius,
+            fresh_after=fresh_after,
+            cap=cap,
+        )
+        assert [(c.user_id, c.cell) for c in walked] == [(c.user_id, c.cell) for c in covered]
+        assert walked and all(c.distance_km <= radius for c in walked)
+
+
+@pytest.mark.django_db
+def test_the_dense_cell_query_reads_the_snap_cell_index():
+    person_at(NYC)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(
+            f"EXPLAIN SELECT user_id FROM users_location WHERE {privacy.snap_cell_sql('geohash')} = %s "  # noqa: S608
+            "ORDER BY updated_at DESC LIMIT 10",
+            [privacy.snap_cell_at(*NYC)],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "location_snapcell_recent" in plan, plan
+
+
+# Ranking ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_order_is_the_blend_of_the_bucket_and_similarity_and_repeats_exactly():
+    me = person_at(NYC, interests={"music": 1.0})
+    near_unlike = person_at(offset(NYC, east_km=0.2), interests={"pets": 1.0})
+    far_alike = person_at(offset(NYC, north_km=3.0), interests={"music": 1.0})
+    client = _client(me)
+
+    first = client.get(URL).json()
+    # near_unlike: 0.6·1 + 0.4·0 = 0.6; far_alike (2–5 km): 0.6·0.6 + 0.4·1 = 0.76.
+    assert [row["id"] for row in first["results"]] == [far_alike.pk, near_unlike.pk]
+    assert [row["score"] for row in first["results"]] == [0.76, 0.6]
+    for _ in range(3):
+        assert client.get(URL).json() == first
+
+
+@pytest.mark.django_db
+def test_the_diversity_pass_keeps_one_taste_from_filling_the_top():
+    me = person_at(NYC, interests={"music": 1.0, "outdoors": 0.9})
+    musicians = [person_at(offset(NYC, east_km=0.05 * i), interests={"music": 1.0}) for i in range(8)]
+    hiker = person_at(offset(NYC, north_km=0.1), interests={"outdoors": 1.0})
+
+    ids = _ids(_client(me).get(f"{URL}?limit=4"))
+
+    # By score alone the four musicians come first (cosine 0.74 > 0.67): the pass lets the hiker in.
+    assert hiker.pk in ids and len(set(ids) & {m.pk for m in musicians}) == 3
+
+
+@pytest.mark.django_db
+def test_the_list_costs_the_same_queries_whatever_the_number_of_results(django_assert_num_queries):
+    me = person_at(NYC)
+    client = _client(me)
+    for i in range(3):
+        person_at(offset(NYC, east_km=0.1 * i))
+    client.get(URL)  # the first request also reads what later ones find in Redis (running experiments)
+    with CaptureQueriesContext(connection) as few:
+        assert len(_ids(client.get(URL))) == 3
+    for i in range(30):
+        person_at(offset(NYC, north_km=0.02 * i))
+    # The own cell and each band out to 5 km: one query per band, whatever the band holds.
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(_ids(client.get(f"{URL}?limit=40"))) == 33
+
+
+# RALM similarity --------------------------------------------------------------------------------------
+
+
+def _encode(people: list[User], *, version: str = "v1", seed: int = 0) -> ModelVersion:
+    ids = [user.pk for user in people]
+    services.feature_vectors_store(batch=random_batch(user_ids=ids, at=timezone.now(), seed=seed))
+    model_version = tiny_ralm_register(version=version, seed=seed)
+    services.user_embeddings_encode_all(model_version_id=model_version.pk)
+    return model_version
+
+
+@pytest.mark.django_db
+def test_ralm_scores_people_with_embeddings_and_the_profile_cosine_the_rest():
+    me = person_at(NYC, interests={"music": 1.0})
+    encoded = [person_at(offset(NYC, east_km=0.1 * i), interests={"music": 1.0}) for i in range(1, 5)]
+    newcomer = person_at(offset(NYC, north_km=0.1), interests={"music": 1.0})
+    _encode([me, *encoded])
+    services.model_version_activate(name="ralm", version="v1")
+
+    rows = {row["id"]: row for row in _client(me).get(URL).json()["results"]}
+
+    model = serving.ralm_active()
+    summary = services.seed_summary_get(
+        model_version=ModelVersion.objects.get(version="v1"), seed_user_ids=[me.pk]
+    )
+    ids, raw = selectors.candidate_scores(model=model, summary=summary, user_ids=[u.pk for u in encoded])
+    scale = float(model.lookalike.mixing.detach().abs().sum())
+    for user_id, score in zip(ids.tolist(), raw.tolist(), strict=True):
+        assert rows[user_id]["similarity_source"] == "ralm"
+        assert rows[user_id]["similarity"] == pytest.approx((score / scale + 1) / 2, abs=1e-3)
+    assert rows[newcomer.pk]["similarity_source"] == "profile" and rows[newcomer.pk]["similarity"] == 1.0
+
+
+@pytest.mark.django_db
+def test_with_friends_adds_mutual_follows_to_the_ralm_seeds():
+    me = person_at(NYC)
+    friend = person_at(offset(NYC, north_km=30))  # out of range: a seed, not a result
+    follower_only = person_at(offset(NYC, north_km=31))
+    FollowFactory(follower=me, followee=friend)
+    FollowFactory(follower=friend, followee=me)
+    FollowFactory(follower=follower_only, followee=me)
+    others = [person_at(offset(NYC, east_km=0.1 * i)) for i in range(1, 7)]
+    version = _encode([me, friend, follower_only, *others])
+    services.model_version_activate(name="ralm", version="v1")
+    redis = get_redis_connection("default")
+
+    def summary_cached(seeds: list[int]) -> bool:
+        return bool(
+            redis.exists(
+                seed_summary_key(model_version_id=version.pk, name="ralm", version="v1", seed_user_ids=seeds)
+            )
+        )
+
+    alone = _client(me).get(URL).json()["results"]
+    assert summary_cached([me.pk]) and not summary_cached([me.pk, friend.pk])
+    together = _client(me).get(f"{URL}?with_friends=true").json()["results"]
+    assert summary_cached([me.pk, friend.pk])  # mutual follows only: not follower_only
+    assert {row["id"] for row in alone} == {row["id"] for row in together} == {u.pk for u in others}
+    assert {row["similarity_source"] for row in together} == {"ralm"}
+
+
+@pytest.mark.django_db
+def test_with_friends_blends_the_friends_tastes_into_the_profile_similarity():
+    me = person_at(NYC, interests={"music": 1.0})
+    friend = person_at(offset(NYC, north_km=30), interests={"pets": 1.0})
+    FollowFactory(follower=me, followee=friend)
+    FollowFactory(follower=friend, followee=me)
+    dog_walker = person_at(offset(NYC, east_km=0.2), interests={"pets": 1.0})
+    client = _client(me)
+
+    alone = client.get(URL).json()["results"][0]
+    together = client.get(f"{URL}?with_friends=true").json()["results"][0]
+
+    assert alone["id"] == together["id"] == dog_walker.pk
+    # Seeds' mean taste (0.5 music, 0.5 pets) against pets: cos = 0.5 / √0.5 = 0.707.
+    assert (alone["similarity"], together["similarity"]) == (0.0, 0.707)
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_be_loaded_falls_back_to_the_profile_never_a_500(settings, tmp_path):
+    me = person_at(NYC, interests={"music": 1.0})
+    other = person_at(offset(NYC, east_km=0.2), interests={"music": 1.0})
+    _encode([me, other])
+    services.model_version_activate(name="ralm", version="v1")
+    serving.loaded_models_clear()
+    settings.VICINO_MODEL_DIR = tmp_path / "elsewhere"  # the artefact is gone
+
+    response = _client(me).get(URL)
+
+    assert response.status_code == 200
+    assert response.json()["results"][0]["similarity_source"] == "profile"
+
+
+# Experiments drive the blend ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_variant_config_sets_the_blend_and_the_exposure_is_written_once(django_assert_num_queries):
+    marketer = MarketerFactory()
+    experiment = experiments.experiment_create(
+        created_by=marketer,
+        key="blend",
+        surface="nearby",
+        variants=[
+            {"key": "distance", "weight": 1, "config": {"w_d": 1.0, "w_s": 0.0}},
+            {"key": "taste", "weight": 1, "config": {"w_d": 0.0, "w_s": 1.0}},
+        ],
+    )
+    experiments.experiment_start(experiment_id=experiment.pk)
+    near_unlike_position, far_alike_position = offset(NYC, east_km=0.2), offset(NYC, north_km=8)
+    viewers = {}
+    while len(viewers) < 2:
+        viewer = person_at(NYC, interests={"music": 1.0})
+        Profile.objects.filter(user=viewer).update(hide_from_nearby=True)  # viewers, not results
+        variant = experiments.experiment_assign(
+            salt=experiment.salt, variants=experiment.variants, user_id=viewer.pk
+        )
+        viewers.setdefault(variant["key"], viewer)
+    near_unlike = person_at(near_unlike_position, interests={"pets": 1.0})
+    far_alike = person_at(far_alike_position, interests={"music": 1.0})
+
+    by_distance = _client(viewers["distance"]).get(f"{URL}?radius_km=10")
+    by_taste = _client(viewers["taste"]).get(f"{URL}?radius_km=10")
+
+    assert _ids(by_distance)[:2] == [near_unlike.pk, far_alike.pk]
+    assert _ids(by_taste)[:2] == [far_alike.pk, near_unlike.pk]
+    exposures = dict(experiment.exposures.values_list("user_id", "variant"))
+    assert exposures == {viewers["distance"].pk: "distance", viewers["taste"].pk: "taste"}
+    # Already exposed: serving again writes nothing (a cache ADD says so) and reads as before.
+    client = _client(viewers["taste"])
+    with CaptureQueriesContext(connection) as again:
+        client.get(f"{URL}?radius_km=10")
+    assert not [
+        q for q in again.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
+    ]
+    assert experiment.exposures.count() == 2
+
+
+# Rate limit ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_nearby_is_rate_limited_per_person(monkeypatch):
+    monkeypatch.setattr(
+        ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "nearby": "3/min"}
+    )
+    me, other = person_at(NYC), person_at(offset(NYC, east_km=1))
+    statuses = [_client(me).get(URL).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert _client(me).get(URL).json()["error"]["code"] == "throttled"
+    assert _client(other).get(URL).status_code == 200  # per person, not global
+
+
+# Waves -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_wave_records_one_event_and_reveals_no_position():
+    me, other = person_at(NYC), person_at(offset(NYC, east_km=1))
+    response = _client(me).post(f"/api/people/{other.pk}/wave/")
+    assert response.status_code == 201, response.json()
+    assert set(response.json()) == {"id", "kind", "at"} and response.json()["id"] == other.pk
+    event = InteractionEvent.objects.get()
+    assert (event.kind, event.actor_id, event.target_id) == ("wave", me.pk, other.pk)
+
+
+@pytest.mark.django_db
+def test_waving_at_yourself_is_400_and_at_the_blocked_missing_or_absurd_404(api_client):
+    me, blocker, blocked = person_at(NYC), UserFactory(), UserFactory()
+    BlockFactory(blocker=blocker, blocked=me)
+    BlockFactory(blocker=me, blocked=blocked)
+    client = _client(me)
+    assert client.post(f"/api/people/{me.pk}/wave/").status_code == 400
+    for target in (blocker.pk, blocked.pk, 10**9, 10**30):
+        response = client.post(f"/api/people/{target}/wave/")
+        assert response.status_code == 404, target
+        assert response.json()["error"]["fields"] == {"person": ["No such person."]}
+    assert api_client.post(f"/api/people/{blocker.pk}/wave/").status_code == 401
+    assert _client(MarketerFactory()).post(f"/api/people/{me.pk}/wave/").status_code == 403
+    assert not InteractionEvent.objects.exists()
