@@ -20,6 +20,7 @@ class NavItem:
 
 
 MAIN_NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("people-nearby", "People nearby"),
     NavItem("activities-near", "Activities near me"),
     NavItem("organised-activities", "My activities"),
     NavItem("location", "My location"),

@@ -1,5 +1,7 @@
 /* Vicino's maps (Leaflet). Each map element says what it shows with data-map:
  *   own-location  your own pin and the distance rings others see you in (never anyone else)
+ *   own-area      display only: your own position and the rings of the people list's radius and buckets;
+ *                 the people listed are never drawn (the page has no position of theirs to draw)
  *   activities    your own position, a ring for the chosen distance, and the listed activities' venues
  *   venue         one activity's venue
  *   venue-picker  an organiser picks a listed venue or a spot
@@ -102,6 +104,29 @@
         }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
       });
     }
+  }
+
+  // --- people near me: only your own position and rings ----------------------------------------
+  function ownAreaMap(el) {
+    var own = elementCenter(el);
+    var map = baseMap(el, own, 12);
+    var layer = L.layerGroup().addTo(map);
+    var drawn = null;
+    function draw() {
+      var results = document.querySelector(el.dataset.results);
+      var rings = results ? results.dataset.ringsKm || "" : "";
+      if (rings === drawn) { return; }  // a wave or a block leaves the rings, and the person's zoom, alone
+      drawn = rings;
+      layer.clearLayers();
+      var widest = null;
+      rings.split(",").map(Number).filter(Boolean).forEach(function (km) {
+        widest = L.circle(own, Object.assign({ radius: km * 1000 }, RING)).addTo(layer);
+      });
+      L.circleMarker(own, OWN).bindTooltip("You").addTo(layer);
+      if (widest) { map.fitBounds(widest.getBounds(), { padding: [8, 8] }); }
+    }
+    draw();
+    document.body.addEventListener("htmx:afterSettle", draw);
   }
 
   // --- activities near me --------------------------------------------------------------------------
@@ -232,6 +257,7 @@
 
   var KINDS = {
     "own-location": ownLocationMap,
+    "own-area": ownAreaMap,
     activities: activitiesMap,
     venue: venueMap,
     "venue-picker": venuePickerMap,

@@ -40,10 +40,13 @@
     var target = event.detail.target;
     refocusId = target && target.id && target.contains(document.activeElement) ? target.id : null;
   });
+  var FOCUSABLE = "button, [role=alert], [role=status]";
   document.addEventListener("htmx:afterSettle", function () {
     if (!refocusId) { return; }
     var card = document.getElementById(refocusId);
-    var action = card && card.querySelector("button, [role=alert], [role=status]");
+    var action = card && (card.matches(FOCUSABLE) ? card : card.querySelector(FOCUSABLE));
+    // A card that went away (a blocked person) hands focus to the page's status line, which says why.
+    if (!card) { action = document.querySelector("[data-refocus-fallback]"); }
     if (action) {
       if (!action.matches("button")) { action.setAttribute("tabindex", "-1"); }
       action.focus();
