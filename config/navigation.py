@@ -24,6 +24,7 @@ MAIN_NAVIGATION: tuple[NavItem, ...] = (
     NavItem("activities-near", "Activities near me"),
     NavItem("organised-activities", "My activities"),
     NavItem("location", "My location"),
+    NavItem("experiment-list-page", "Experiments"),
     NavItem("profile", "Profile"),
 )
 

@@ -10,16 +10,18 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.config.test_page_access import _page_routes
+from matching.experiments import services as experiment_services
+from tests.config.test_page_access import MARKETER_PAGES, ORGANISER_PAGES, PEOPLE_PAGES, _page_routes
 from tests.factories import (
     ActivityFactory,
     LocationFactory,
+    MarketerFactory,
     OrganiserFactory,
     ParticipationFactory,
     PlaceFactory,
     UserFactory,
 )
-from users.models import Location
+from users.models import Location, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -38,20 +40,26 @@ def _positions_in(html: str, *, viewer) -> list[str]:
     return leaks
 
 
-def _page_urls(activity_id: int, viewer_is_organiser: bool) -> list[str]:
+#: POST-only routes (the pages they are used from are rendered instead).
+POST_ONLY = {"activity-join-page", "activity-leave-page", "experiment-start-page", "experiment-stop-page",
+             *(PEOPLE_PAGES - {"people-nearby"})}  # fmt: skip
+
+
+def _page_urls(*, activity_id: int, experiment_id: int, role: str) -> list[str]:
     urls = []
     for url, name in _page_routes():
-        if name in {"activity-join-page", "activity-leave-page", "onboarding", "profile-section"}:
+        if name in POST_ONLY or name in {"onboarding", "profile-section"}:
             continue  # POST only, or added below with real slugs
-        if "/1/" in url:
-            url = url.replace("/1/", f"/{activity_id}/")
-        if name == "venue-options":
-            url += "?latitude=40.75&longitude=-73.98&radius_km=5"
         if (
-            name.startswith(("activity-create", "activity-edit", "organised", "venue"))
-            and not viewer_is_organiser
+            (name in ORGANISER_PAGES and role != Role.ORGANISER)
+            or (name in MARKETER_PAGES and role != Role.MARKETER)
+            or (name in PEOPLE_PAGES and role == Role.MARKETER)
         ):
             continue
+        if "/1/" in url:
+            url = url.replace("/1/", f"/{experiment_id if name in MARKETER_PAGES else activity_id}/")
+        if name == "venue-options":
+            url += "?latitude=40.75&longitude=-73.98&radius_km=5"
         urls.append(url)
     urls.append(reverse("home"))
     for step in ("about", "interests", "activities", "times", "location"):
@@ -61,11 +69,14 @@ def _page_urls(activity_id: int, viewer_is_organiser: bool) -> list[str]:
     return urls
 
 
-@pytest.mark.parametrize("viewer_factory", [UserFactory, OrganiserFactory])
+@pytest.mark.parametrize("viewer_factory", [UserFactory, OrganiserFactory, MarketerFactory])
 def test_no_page_shows_another_persons_coordinates_or_geohash(viewer_factory):
     viewer = viewer_factory()
     LocationFactory(user=viewer, latitude=40.7484, longitude=-73.9857)
-    neighbours = [LocationFactory(latitude=lat, longitude=lon).user for lat, lon in NEIGHBOURS]
+    neighbours = [
+        LocationFactory(user=UserFactory(display_name=f"Neighbour {i}"), latitude=lat, longitude=lon).user
+        for i, (lat, lon) in enumerate(NEIGHBOURS)
+    ]
     organiser = viewer
     if viewer.role != "organiser":
         organiser = LocationFactory(user=OrganiserFactory(), latitude=40.733331, longitude=-74.002222).user
@@ -76,16 +87,28 @@ def test_no_page_shows_another_persons_coordinates_or_geohash(viewer_factory):
     for person in [organiser, *neighbours]:
         ParticipationFactory(activity=activity, user=person)
 
+    experiment = experiment_services.experiment_create(
+        created_by=MarketerFactory(),
+        key="privacy",
+        surface="nearby",
+        variants=[{"key": "a", "weight": 1}, {"key": "b", "weight": 1, "config": {"w_d": 0.9, "w_s": 0.1}}],
+    )
+    experiment_services.experiment_start(experiment_id=experiment.pk)
+
     client = Client()
     client.force_login(viewer)
     rendered = 0
-    for url in _page_urls(activity.pk, viewer.role == "organiser"):
+    for url in _page_urls(activity_id=activity.pk, experiment_id=experiment.pk, role=viewer.role):
         response = client.get(url, follow=True)
         assert response.status_code == 200, url
         html = response.content.decode()
         assert _positions_in(html, viewer=viewer) == [], url
         rendered += 1
     assert rendered >= 10
+    if viewer.role != Role.MARKETER:
+        # The nearby page was rendered with the neighbours on it: the check saw them, not an empty list.
+        nearby = client.get(reverse("people-nearby")).content.decode()
+        assert all(f"Neighbour {i}" in nearby for i in range(len(NEIGHBOURS)))
     # The check can fail: the viewer's own position is on their pages, and would be caught for anyone else.
     own_page = client.get(reverse("location")).content.decode()
     assert "40.748400" in own_page
