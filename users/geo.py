@@ -131,3 +131,46 @@ def geohash_numeric(cell: str, precision: int) -> float:
     if len(cell) < precision:
         raise ValueError(f"geohash {cell!r} is shorter than precision {precision}")
     return geohash_to_int(cell[:precision]) / float(32**precision)
+
+
+# Privacy: distances to other people ----------------------------------------------------------------
+
+#: Side of the grid cells positions are snapped to before any distance to another person is computed.
+SNAP_CELL_KM = 1.0
+_SNAP_LAT_STEP = SNAP_CELL_KM / KM_PER_DEGREE_LAT
+#: Upper bounds (km) of the distance buckets shown to people; past the last one, "25+ km".
+DISTANCE_BUCKET_BOUNDS_KM: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 25.0)
+DISTANCE_BUCKET_LABELS: tuple[str, ...] = ("<1 km", "1–2 km", "2–5 km", "5–10 km", "10–25 km", "25+ km")
+
+
+def snap_to_grid(latitude: float, longitude: float) -> tuple[float, float]:
+    """The centre of the ~SNAP_CELL_KM × SNAP_CELL_KM grid cell holding the point.
+
+    Rows are SNAP_CELL_KM tall; each row is cut into cells SNAP_CELL_KM wide at the row's centre latitude,
+    so every point of a cell snaps to the same centre, whatever the query it is part of.
+    """
+    row = math.floor((latitude + 90.0) / _SNAP_LAT_STEP)
+    centre_lat = min(90.0, -90.0 + (row + 0.5) * _SNAP_LAT_STEP)
+    lon_step = min(360.0, _SNAP_LAT_STEP / max(math.cos(math.radians(centre_lat)), 1e-6))
+    column = math.floor((longitude + 180.0) / lon_step)
+    centre_lon = -180.0 + (column + 0.5) * lon_step
+    if centre_lon > 180.0:  # the last, narrower cell of a row
+        centre_lon = (-180.0 + column * lon_step + 180.0) / 2
+    return centre_lat, centre_lon
+
+
+def distance_bucket_index(distance_km: float) -> int:
+    """0 for < 1 km … len(DISTANCE_BUCKET_BOUNDS_KM) for 25+ km."""
+    for index, bound in enumerate(DISTANCE_BUCKET_BOUNDS_KM):
+        if distance_km < bound:
+            return index
+    return len(DISTANCE_BUCKET_BOUNDS_KM)
+
+
+def snapped_distance_bucket(
+    latitude: float, longitude: float, other_latitude: float, other_longitude: float
+) -> int:
+    """The bucket index of the distance between two positions, each snapped to its grid cell first."""
+    a = snap_to_grid(latitude, longitude)
+    b = snap_to_grid(other_latitude, other_longitude)
+    return distance_bucket_index(haversine_km(a[0], a[1], b[0], b[1]))
