@@ -8,6 +8,7 @@ from users import pages as user_pages
 api_patterns = [
     path("", include("users.urls")),
     path("", include("activities.urls")),
+    path("", include("matching.urls")),
     path("health/", HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -235,3 +235,13 @@ class UserEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of {self.user_id} under model version {self.model_version_id}"
+
+
+# Models of matching's sub-packages: imported here so that Django finds them in the `matching` app.
+from matching.campaigns.models import (  # noqa: E402,F401
+    Campaign,
+    CampaignChunk,
+    CampaignExport,
+    CampaignMember,
+    CampaignSeed,
+)

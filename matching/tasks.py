@@ -90,3 +90,8 @@ def embeddings_encode_all(model_version_id: int, chunk_size: int = services.EMBE
     if ranges:
         group(embeddings_encode_chunk.si(model_version_id, first, end) for first, end in ranges).apply_async()
     return len(ranges)
+
+
+# Tasks of matching's sub-packages: imported here so that Celery's autodiscovery (which imports
+# `matching.tasks`) registers them. At the bottom: they import _RETRY from this module.
+from matching.campaigns import tasks as campaign_tasks  # noqa: E402,F401
