@@ -202,8 +202,8 @@ class CampaignChunk(models.Model):
 class CampaignMember(models.Model):
     """A person in a campaign's audience, with their look-alike score and, once ranked, their rank.
 
-    While the build runs, each chunk writes its best candidates (rank NULL); the final step ranks them
-    and drops all but the target size.
+    While the build runs, each chunk writes the candidates that can still make the audience (rank NULL);
+    the final step drops all but the target size and ranks them.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
@@ -214,7 +214,11 @@ class CampaignMember(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="campaignmember_unique")]
-        indexes = [models.Index(fields=["campaign", "rank"], name="campaignmember_rank")]
+        indexes = [
+            models.Index(fields=["campaign", "rank"], name="campaignmember_rank"),
+            # The audience's order: the chunks' running cut-off and the final ranking read it.
+            models.Index(fields=["campaign", "-score", "user"], name="campaignmember_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} in campaign {self.campaign_id} (rank {self.rank})"

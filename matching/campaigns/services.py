@@ -8,11 +8,13 @@
    people and cuts them into chunks of user-id ranges. Everything later reads this snapshot, so any
    worker, at any time, scores against the same seeds and model.
 2. `campaign_chunk_score` (per chunk, fanned out as a Celery chord): scores the chunk's eligible people
-   and writes its best `target_size` as members, in the transaction that flips the chunk's `finished_at`
-   from NULL. A chunk delivered twice (a redelivery, or a resume after a worker died mid-build) writes its
-   members once; a worker killed mid-chunk rolls back and writes nothing. Keeping only each chunk's best
-   target_size loses nobody: the audience is the best target_size overall, all of whom are among their
-   own chunk's best.
+   and writes those that can still make the audience as members, in the transaction that flips the
+   chunk's `finished_at` from NULL. A chunk delivered twice (a redelivery, or a resume after a worker died
+   mid-build) writes its members once; a worker killed mid-chunk rolls back and writes nothing. Dropping
+   candidates loses nobody: a chunk keeps at most its best target_size (the audience is the best
+   target_size overall, all of whom are among their own chunk's best), and none that ranks below the
+   target_size-th best member already written (`_audience_bound`: members only grow, so the final cut is
+   at least that good).
 3. `campaign_build_finish`: ranks the members (score descending, then user id, the same total order the
    chunks kept by), drops all but the target size, and computes the statistics.
 
@@ -395,9 +397,44 @@ def _scored(*, campaign: Campaign, vectors: np.ndarray) -> np.ndarray:
     return lookalike_probabilities(model=model, scores=raw)
 
 
+def _audience_bound(*, campaign: Campaign) -> tuple[float, int] | None:
+    """(score, user id) of the target_size-th best member written so far, or None while there are fewer.
+
+    Members only grow until the final ranking, so the final target_size-th best is at least this good:
+    a candidate below it in the audience's order can never be in the audience, and need not be written.
+    """
+    size = campaign.target_size
+    rows = list(
+        CampaignMember.objects.filter(campaign=campaign)
+        .order_by("-score", "user_id")
+        .values_list("score", "user_id")[size - 1 : size]
+    )
+    return rows[0] if rows else None
+
+
+def _members_write(*, campaign_id: int, user_ids: np.ndarray, scores: np.ndarray) -> None:
+    if connection.vendor == "postgresql":
+        # COPY: several times faster than a multi-row INSERT for the thousands of rows a chunk may keep.
+        table = connection.ops.quote_name(CampaignMember._meta.db_table)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} (campaign_id, user_id, score) FROM STDIN") as copy,
+        ):
+            for user_id, score in zip(user_ids.tolist(), scores.tolist(), strict=True):
+                copy.write_row((campaign_id, user_id, score))
+        return
+    CampaignMember.objects.bulk_create(
+        [
+            CampaignMember(campaign_id=campaign_id, user_id=user_id, score=score)
+            for user_id, score in zip(user_ids.tolist(), scores.tolist(), strict=True)
+        ],
+        batch_size=2000,
+    )
+
+
 def campaign_chunk_score(*, campaign_id: int, index: int) -> int:
-    """Score one chunk and write its best candidates once (see the module doc). Returns members written
-    (0 when another delivery of the chunk had written them)."""
+    """Score one chunk and write its candidates that can still make the audience, once (see the module
+    doc). Returns members written (0 when another delivery of the chunk had written them)."""
     chunk = CampaignChunk.objects.select_related("campaign", "campaign__model_version").get(
         campaign_id=campaign_id, index=index
     )
@@ -411,40 +448,46 @@ def campaign_chunk_score(*, campaign_id: int, index: int) -> int:
         .order_by("user_id")
         .values_list("user_id", "vector")
     )
-    members: list[CampaignMember] = []
+    user_ids = np.fromiter((user_id for user_id, _raw in rows), dtype=np.int64, count=len(rows))
+    scores = np.empty(0, dtype=np.float64)
     if rows:
-        user_ids = np.fromiter((user_id for user_id, _raw in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(bytes(raw) for _id, raw in rows), dtype=STORED_DTYPE)
-        vectors = vectors.reshape(len(rows), -1).astype(np.float32)
-        scores = _scored(campaign=campaign, vectors=vectors)
+        scores = _scored(campaign=campaign, vectors=vectors.reshape(len(rows), -1).astype(np.float32))
+        bound = _audience_bound(campaign=campaign)
+        if bound is not None:
+            better = (scores > bound[0]) | ((scores == bound[0]) & (user_ids < bound[1]))
+            user_ids, scores = user_ids[better], scores[better]
         # The audience's total order: score descending, then user id ascending.
         order = np.lexsort((user_ids, -scores))[: campaign.target_size]
-        members = [
-            CampaignMember(campaign_id=campaign_id, user_id=int(user_ids[i]), score=float(scores[i]))
-            for i in order
-        ]
+        user_ids, scores = user_ids[order], scores[order]
     with transaction.atomic():
         claimed = CampaignChunk.objects.filter(pk=chunk.pk, finished_at__isnull=True).update(
-            finished_at=timezone.now(), scored=len(rows), kept=len(members)
+            finished_at=timezone.now(), scored=len(rows), kept=len(user_ids)
         )
         if not claimed:
             return 0  # another delivery finished it first (and wrote the members)
-        CampaignMember.objects.bulk_create(members, batch_size=5000)
+        _members_write(campaign_id=campaign_id, user_ids=user_ids, scores=scores)
         # Last in the transaction: every chunk updates this one row, so hold its lock briefly.
         Campaign.objects.filter(pk=campaign_id).update(
             done_chunks=F("done_chunks") + 1,
             done_people=F("done_people") + chunk.people,
             progressed_at=timezone.now(),
         )
-    return len(members)
+    return len(user_ids)
 
 
 def _rank_members(*, campaign: Campaign) -> int:
-    """Rank every member in one statement, drop all past target_size; returns the members kept."""
+    """Drop every member past target_size, then rank the rest; returns the members kept."""
     table = connection.ops.quote_name(CampaignMember._meta.db_table)
     rank = connection.ops.quote_name("rank")
+    # Only quoted identifiers are interpolated; values are bound parameters.
     with connection.cursor() as cursor:
-        # Only quoted identifiers are interpolated; values are bound parameters.
+        cursor.execute(
+            f"DELETE FROM {table} WHERE campaign_id = %s AND id NOT IN ("  # noqa: S608
+            f"  SELECT id FROM {table} WHERE campaign_id = %s ORDER BY score DESC, user_id ASC LIMIT %s"
+            f")",
+            [campaign.pk, campaign.pk, campaign.target_size],
+        )
         cursor.execute(
             f"UPDATE {table} SET {rank} = ranked.position FROM ("  # noqa: S608
             f"  SELECT id, ROW_NUMBER() OVER (ORDER BY score DESC, user_id ASC) AS position"
@@ -452,7 +495,6 @@ def _rank_members(*, campaign: Campaign) -> int:
             f") AS ranked WHERE {table}.id = ranked.id",
             [campaign.pk],
         )
-    CampaignMember.objects.filter(campaign=campaign, rank__gt=campaign.target_size).delete()
     return CampaignMember.objects.filter(campaign=campaign).count()
 
 

@@ -403,6 +403,28 @@ def test_campaigns_are_for_marketers_and_private_to_their_owner():
     assert APIClient().get(LIST).status_code == 401
 
 
+@pytest.mark.django_db
+def test_the_lists_cost_the_same_queries_whatever_their_length(django_assert_num_queries):
+    _city()
+    active_ralm()
+    marketer = MarketerFactory()
+    client = _client(marketer)
+    campaign_id = client.post(LIST, _definition(), format="json").json()["id"]
+    services.campaign_build_execute(campaign_id=campaign_id)
+    with django_assert_num_queries(2):  # the page count and the page
+        assert client.get(LIST).json()["count"] == 1
+    with django_assert_num_queries(3):  # the campaign, the count and the page
+        assert client.get(f"{LIST}{campaign_id}/members/?limit=3").json()["count"] == 10
+    for _ in range(3):
+        services.campaign_build_execute(
+            campaign_id=client.post(LIST, _definition(), format="json").json()["id"]
+        )
+    with django_assert_num_queries(2):
+        assert client.get(LIST).json()["count"] == 4
+    with django_assert_num_queries(3):
+        assert len(client.get(f"{LIST}{campaign_id}/members/?limit=10").json()["results"]) == 10
+
+
 # Export ----------------------------------------------------------------------------------------------
 
 

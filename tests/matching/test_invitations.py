@@ -572,3 +572,16 @@ def test_positions_snap_to_the_centre_of_their_1_km_cell():
     assert [geo.distance_bucket_index(km) for km in (0.0, 0.99, 1.0, 4.9, 9.9, 24.9, 25.0, 900)] == [
         0, 0, 1, 2, 3, 4, 5, 5,
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_inbox_costs_the_same_queries_whatever_its_length(django_assert_num_queries):
+    invitee = UserFactory()
+    client = _client(invitee)
+    InvitationFactory(activity=_activity(), invitee=invitee)
+    with django_assert_num_queries(2):  # the page count and the page itself
+        assert client.get("/api/invitations/").json()["count"] == 1
+    for _ in range(5):
+        InvitationFactory(activity=_activity(), invitee=invitee)
+    with django_assert_num_queries(2):
+        assert client.get("/api/invitations/").json()["count"] == 6
