@@ -280,7 +280,8 @@ def _lbsn_siblings(checkins: Path) -> dict[str, Path]:
             files[suffix] = candidate
     if LBSN_COORDINATES_SUFFIX not in files:
         raise DatasetLayoutError(
-            f"{checkins} needs its place coordinates in {checkins.parent / (prefix + LBSN_COORDINATES_SUFFIX)}"
+            f"{checkins} needs its place coordinates in "
+            f"{checkins.parent / (prefix + LBSN_COORDINATES_SUFFIX)}"
         )
     return files
 
@@ -356,7 +357,8 @@ def checkin_log_read(path: str | Path, *, name: str | None = None) -> CheckinLog
         if _is_nyc_csv(path):
             return nyc_csv_read(path, name=name)
         raise DatasetLayoutError(
-            f"{path} is neither a Foursquare NYC check-in CSV (header with {', '.join(NYC_REQUIRED_COLUMNS)}) "
+            f"{path} is neither a Foursquare NYC check-in CSV "
+            f"(header with {', '.join(NYC_REQUIRED_COLUMNS)}) "
             f"nor an LBSN *{LBSN_CHECKINS_SUFFIX} file"
         )
     lbsn = _lbsn_files(path)
@@ -367,7 +369,8 @@ def checkin_log_read(path: str | Path, *, name: str | None = None) -> CheckinLog
     )
     if lbsn is not None and csvs:
         raise DatasetLayoutError(
-            f"{path} holds both an LBSN file set and NYC-style CSVs ({', '.join(map(str, csvs))}): pass one file"
+            f"{path} holds both an LBSN file set and NYC-style CSVs ({', '.join(map(str, csvs))}): "
+            "pass one file"
         )
     if lbsn is not None:
         return lbsn_read(lbsn, name=name)
@@ -379,5 +382,6 @@ def checkin_log_read(path: str | Path, *, name: str | None = None) -> CheckinLog
         )
     raise DatasetLayoutError(
         f"{path} holds no check-in data set: expected a Foursquare NYC CSV (header with "
-        f"{', '.join(NYC_REQUIRED_COLUMNS)}) or LBSN files (*{LBSN_CHECKINS_SUFFIX} with *{LBSN_COORDINATES_SUFFIX})"
+        f"{', '.join(NYC_REQUIRED_COLUMNS)}) or LBSN files "
+        f"(*{LBSN_CHECKINS_SUFFIX} with *{LBSN_COORDINATES_SUFFIX})"
     )

@@ -51,6 +51,8 @@ Metrics per task: AUC (`ml.metrics.auc`), precision@K and recall@K; averaged ove
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -121,6 +123,10 @@ class EvaluationConfig:
     max_friends_per_user: int = 50
     area_km: float = 10.0
     min_area_people: int = 200
+    #: Candidates must check in somewhere in the label window: the app ranks only people it currently
+    #: sees nearby (stale ones are excluded before any model runs), so a person never seen again is not a
+    #: candidate there either.
+    present_candidates_only: bool = True
     min_seeds: int = 5
     max_seeds: int = 128
     eval_negatives: int = 100
@@ -470,11 +476,19 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: float, lon2: float) -
 
 
 def area_people(
-    *, features: UserFeatures, latitude: float, longitude: float, area_km: float, minimum: int
+    *,
+    features: UserFeatures,
+    latitude: float,
+    longitude: float,
+    area_km: float,
+    minimum: int,
+    present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The active people whose home lies within area_km of (latitude, longitude); when fewer than `minimum`
-    do, the `minimum` nearest homes instead (a sparse area widens until it can fill a task). Sorted ids."""
-    pool = np.flatnonzero(features.active)
+    """The active people (and present ones, when `present` is given) whose home lies within area_km of
+    (latitude, longitude); when fewer than `minimum` do, the `minimum` nearest homes instead (a sparse area
+    widens until it can fill a task). Sorted ids."""
+    eligible = features.active if present is None else features.active & present
+    pool = np.flatnonzero(eligible)
     distance = haversine_km(features.home[pool, 0], features.home[pool, 1], latitude, longitude)
     inside = distance <= area_km
     if int(inside.sum()) >= minimum:
@@ -505,6 +519,10 @@ def lookalike_tasks_build(
     """
     if features.at != seeds_before:
         raise ValueError("the features must be computed as of the cut the seeds are taken at")
+    present = None
+    if config.present_candidates_only:
+        window = (log.times >= seeds_before) & (log.times < positives_until)
+        present = np.bincount(log.users[window], minlength=log.n_users) > 0
     users, places, times = first_visits(log)
     known = times < positives_until
     users, places, times = users[known], places[known], times[known]
@@ -527,6 +545,7 @@ def lookalike_tasks_build(
             longitude=float(log.place_longitude[place]),
             area_km=config.area_km,
             minimum=config.min_area_people,
+            present=present,
         )
         positives = newcomers[np.isin(newcomers, area)]
         pool = area[~np.isin(area, visitors)]
@@ -641,7 +660,7 @@ def _calibrate_output_bias(
         return
     model.eval()
     mean_logit = float(model(targets, seed_means).mean())
-    output: nn.Linear = model.head.layers[-1]  # type: ignore[assignment]
+    output = model.head.layers[-1]
     output.bias += math.log(rate / (1.0 - rate)) - mean_logit
 
 
@@ -934,13 +953,24 @@ def methods_evaluate(
                 values.setdefault(f"recall@{k}", []).append(recall)
         if (position + 1) % 50 == 0 or position + 1 == len(tasks):
             report("evaluation tasks", position + 1, len(tasks))
+    ralm_aucs = np.asarray(per_task["ralm"]["auc"])
     metrics = {}
     for method in METHODS:
         values = per_task[method]
         aucs = np.asarray(values["auc"])
-        stderr = float(aucs.std(ddof=1) / math.sqrt(aucs.shape[0])) if aucs.shape[0] > 1 else 0.0
-        metrics[method] = {**{name: float(np.mean(v)) for name, v in values.items()}, "auc_stderr": stderr}
+        # Paired over the same tasks: RALM's AUC minus this method's, and that difference's standard error.
+        delta = ralm_aucs - aucs
+        metrics[method] = {
+            **{name: float(np.mean(v)) for name, v in values.items()},
+            "auc_stderr": _stderr(aucs),
+            "ralm_auc_minus_this": float(delta.mean()),
+            "ralm_auc_minus_this_stderr": _stderr(delta),
+        }
     return metrics
+
+
+def _stderr(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / math.sqrt(values.shape[0])) if values.shape[0] > 1 else 0.0
 
 
 def ralm_evaluate(
@@ -1013,3 +1043,79 @@ def _tasks_with_own_embeddings(tasks: list[LookalikeTask], embeddings: list[np.n
         targets=torch.cat([part.targets for part in parts]),
         labels=torch.cat([part.labels for part in parts]),
     )
+
+
+# --- reporting --------------------------------------------------------------------------------------
+
+#: The feature-schema version recorded for models trained here: their fields come from a check-in file,
+#: not from the app's schema (whose versions start at 1), so the app's serving refuses them.
+EVALUATION_FEATURE_SCHEMA_VERSION = 0
+
+
+def evaluation_feature_signature(fields: tuple[FieldSpec, ...]) -> str:
+    """A fingerprint of the evaluation fields, recorded with the saved models."""
+    text = json.dumps([asdict(spec) for spec in fields], sort_keys=True)
+    return "ralm-eval:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def metrics_table(result: EvaluationResult) -> str:
+    """The comparison as a Markdown table: one row per method, AUC (± standard error over tasks), the paired
+    AUC difference to RALM, precision@K and recall@K."""
+    config: dict = result.info["config"]
+    ks, k = config["ks"], config["k"]
+    header = ["method", "AUC", "RALM − this (paired)"] + [f"P@{n}" for n in ks] + [f"R@{n}" for n in ks]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for method in METHODS:
+        values = result.metrics[method]
+        delta = (
+            "—"
+            if method == "ralm"
+            else f"{values['ralm_auc_minus_this']:+.4f} ± {values['ralm_auc_minus_this_stderr']:.4f}"
+        )
+        cells = [
+            METHOD_LABELS[method].format(k=k),
+            f"{values['auc']:.4f} ± {values['auc_stderr']:.4f}",
+            delta,
+            *[f"{values[f'precision@{n}']:.4f}" for n in ks],
+            *[f"{values[f'recall@{n}']:.4f}" for n in ks],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report_section(result: EvaluationResult, *, command: str, seconds: float) -> str:
+    """A Markdown section for one data set: what was run, on what, and the comparison table."""
+    info: dict = result.info
+    config: dict = info["config"]
+    k = config["k"]
+    cost = result.kmeans_auc_cost()
+    losing = [
+        METHOD_LABELS[method].format(k=k)
+        for method in METHODS
+        if method not in ("ralm", "ralm_all_seeds") and result.metrics[method]["ralm_auc_minus_this"] <= 0
+    ]
+    clustered = info["eval_tasks_clustered"]
+    verdict = "above every baseline's" if not losing else f"NOT above: {', '.join(losing)}"
+    lines = [
+        f"### {result.dataset}",
+        "",
+        f"`{command}` — {seconds:.0f} s on this machine ({info['checkins']:,} check-ins, "
+        f"{info['users']:,} people, {info['places']:,} places; {info['first'][:10]} → {info['last'][:10]}).",
+        "",
+        f"- split at {info['split']} (quantile {config['split_quantile']}); look-alike training cuts "
+        f"{', '.join(info['train_cuts'])}; stage 1 learns from {info['stage1_examples']:,} check-ins over "
+        f"{info['stage1_snapshots']} feature snapshots before the first cut",
+        f"- fields: {', '.join(info['fields'])}",
+        f"- training: {info['train_tasks']:,} look-alike tasks, {info['train_triples']:,} triples",
+        f"- evaluation: {info['eval_tasks']:,} tasks; per task on average {info['eval_seeds_per_task']:.1f} "
+        f"seeds, {info['eval_positives_per_task']:.2f} positives among "
+        f"{info['eval_candidates_per_task']:.1f} candidates; {clustered:,} tasks have over k = {k} seeds",
+        f"- learned α = {info['alpha']:.3f}, β = {info['beta']:.3f}",
+        f"- k-means cost: AUC over all seeds − AUC with k-means = {cost:+.4f} "
+        f"({'within' if cost <= 0.005 else 'OVER'} the 0.005 budget)",
+        f"- RALM's AUC is {verdict} (paired differences in the table).",
+        "",
+        metrics_table(result),
+        "",
+    ]
+    return "\n".join(lines)
