@@ -1083,7 +1083,7 @@ def metrics_table(result: EvaluationResult) -> str:
     return "\n".join(lines)
 
 
-def report_section(result: EvaluationResult, *, command: str, seconds: float) -> str:
+def report_section(result: EvaluationResult, *, command: str, seconds: float, cpu_seconds: float) -> str:
     """A Markdown section for one data set: what was run, on what, and the comparison table."""
     info: dict = result.info
     config: dict = info["config"]
@@ -1099,7 +1099,8 @@ def report_section(result: EvaluationResult, *, command: str, seconds: float) ->
     lines = [
         f"### {result.dataset}",
         "",
-        f"`{command}` — {seconds:.0f} s on this machine ({info['checkins']:,} check-ins, "
+        f"`{command}` — {seconds:.0f} s wall, {cpu_seconds:.0f} s CPU on this machine "
+        f"({info['checkins']:,} check-ins, "
         f"{info['users']:,} people, {info['places']:,} places; {info['first'][:10]} → {info['last'][:10]}).",
         "",
         f"- split at {info['split']} (quantile {config['split_quantile']}); look-alike training cuts "

@@ -97,6 +97,11 @@ class Command(BaseCommand):
         parser.add_argument("--eval-negatives", type=int, default=defaults.eval_negatives)
         parser.add_argument("--max-train-tasks", type=int, default=None, help="Subsample training tasks.")
         parser.add_argument("--max-eval-tasks", type=int, default=None, help="Subsample evaluation tasks.")
+        parser.add_argument(
+            "--include-stale-candidates",
+            action="store_true",
+            help="Also rank people with no check-in in the label window (the app would not see them nearby).",
+        )
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument(
             "--threads", type=int, default=1, help="torch threads (default 1: a shared host)."
@@ -106,7 +111,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-register", action="store_true", help="Do not record it in the registry.")
 
     def handle(self, *args, **options) -> None:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         path = Path(options["path"]) if options["path"] else Path(settings.VICINO_DATA_DIR) / "foursquare-nyc"
         if options["threads"] < 1:
             raise CommandError("--threads must be at least 1")
@@ -134,6 +139,7 @@ class Command(BaseCommand):
                 eval_negatives=options["eval_negatives"],
                 max_train_tasks=options["max_train_tasks"],
                 max_eval_tasks=options["max_eval_tasks"],
+                present_candidates_only=not options["include_stale_candidates"],
                 seed=options["seed"],
             )
         except ValueError as error:
@@ -167,9 +173,11 @@ class Command(BaseCommand):
         finally:
             for bar in bars.values():
                 bar.close()
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
 
-        section = report_section(result, command=_command_line(path, config, options), seconds=seconds)
+        section = report_section(
+            result, command=_command_line(path, config, options), seconds=seconds, cpu_seconds=cpu_seconds
+        )
         self.stdout.write(section)
         registered = None
         if not options["no_register"]:
@@ -181,6 +189,7 @@ class Command(BaseCommand):
                     "methods": result.metrics,
                     "kmeans_auc_cost": result.kmeans_auc_cost(),
                     "seconds": round(seconds, 1),
+                    "cpu_seconds": round(cpu_seconds, 1),
                     **{key: value for key, value in result.info.items()},
                 },
                 user_tower=result.user_tower,
@@ -210,6 +219,8 @@ def _command_line(path: Path, config: EvaluationConfig, options: dict) -> str:
         "--lookalike-epochs", str(config.lookalike_epochs),
         "--seed", str(config.seed),
     ]  # fmt: skip
+    if not config.present_candidates_only:
+        arguments.append("--include-stale-candidates")
     for option in ("dataset_name", "max_train_tasks", "max_eval_tasks"):
         if options[option] is not None:
             arguments += [f"--{option.replace('_', '-')}", str(options[option])]
