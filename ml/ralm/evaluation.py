@@ -18,10 +18,15 @@ Stage 1 stops at c₁, not t, so that the look-alike stage never trains on embed
 fitted to its own labels (the first visits in [c₁, t)): it would learn to trust the embeddings more than it
 can at evaluation time, where the labels are new to every model.
 
-**Areas.** A person's home is the place they checked in at most before the cut (ties: the lower id). The
-area of P is everyone whose home lies within `area_km` of P; when that holds fewer candidates than a task
-needs, the nearest homes fill it. Negatives are sampled from the area, never from the seeds or positives,
-so geography alone does not separate the classes.
+**Candidates.** A person's home is the place they checked in at most before the cut (ties: the lower id).
+The area of P is every active person whose home lies within `area_km` of P, or the `min_area_people`
+nearest homes when fewer qualify. Positives and negatives both come from the area (the same population),
+so geography alone does not separate them; negatives are sampled among those who did not visit P, never
+from the seeds or positives. By default (`present_candidates_only`) a candidate must also check in
+somewhere during the label window: the app ranks only people it currently sees nearby (stale people are
+excluded before any model runs), and without this rule "is this person still active at all" dominates the
+task rather than look-alike similarity. The label window is read for this and for the labels only, never
+for features or training.
 
 **Fields** (the app's six groups, as far as check-ins allow; see `field_specs`):
 
@@ -104,8 +109,6 @@ class EvaluationDataError(ValueError):
 @dataclass(frozen=True)
 class EvaluationConfig:
     split_quantile: float = 0.8
-    #: An explicit split time (unix seconds) instead of the quantile.
-    split_at: float | None = None
     #: Look-alike training cuts, as quantiles of the check-in times; each must fall before the split.
     train_cut_quantiles: tuple[float, ...] = (0.6,)
     #: Stage-1 snapshots: features are recomputed at this many moments before the first cut.
@@ -137,11 +140,11 @@ class EvaluationConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.split_at is None and not 0.0 < self.split_quantile < 1.0:
+        if not 0.0 < self.split_quantile < 1.0:
             raise ValueError("split_quantile must lie in (0, 1)")
         if not self.train_cut_quantiles:
             raise ValueError("at least one training cut is needed")
-        if self.split_at is None and any(not 0.0 < q < self.split_quantile for q in self.train_cut_quantiles):
+        if any(not 0.0 < q < self.split_quantile for q in self.train_cut_quantiles):
             raise ValueError("every train cut quantile must lie in (0, split_quantile)")
         if self.snapshots < 1 or self.k < 1 or self.min_seeds < 1 or self.max_seeds < self.min_seeds:
             raise ValueError("snapshots, k, min_seeds ≥ 1 and max_seeds ≥ min_seeds are needed")
@@ -721,17 +724,10 @@ def _iso(moment: float) -> str:
 
 
 def split_times(log: CheckinLog, config: EvaluationConfig) -> tuple[float, list[float]]:
-    """(split t, the look-alike training cuts ascending), all as unix seconds."""
-    if config.split_at is not None:
-        split = float(config.split_at)
-        span = split - float(log.times.min())
-        # Explicit split: the cuts are the same quantiles of the time before it, scaled.
-        cuts = [float(log.times.min()) + q / config.split_quantile * span for q in config.train_cut_quantiles]
-    else:
-        split = float(np.quantile(log.times, config.split_quantile))
-        cuts = [float(np.quantile(log.times, q)) for q in config.train_cut_quantiles]
-    cuts = sorted(cuts)
-    if not cuts or cuts[-1] >= split or cuts[0] <= float(log.times.min()):
+    """(split t, the look-alike training cuts ascending), all as unix seconds: quantiles of the times."""
+    split = float(np.quantile(log.times, config.split_quantile))
+    cuts = sorted(float(np.quantile(log.times, q)) for q in config.train_cut_quantiles)
+    if cuts[-1] >= split or cuts[0] <= float(log.times.min()):
         raise EvaluationDataError("the training cuts must fall strictly inside the training period")
     return split, cuts
 

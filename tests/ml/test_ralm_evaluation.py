@@ -16,6 +16,7 @@ from ml.ralm.evaluation import (
     METHODS,
     EvaluationConfig,
     average_pooling_ralm,
+    encode_users,
     feature_context_build,
     lookalike_tasks_build,
     precision_recall_at_k,
@@ -137,6 +138,33 @@ def test_training_never_sees_anything_after_the_split(tmp_path):
         for variant in (log, other)
     ]
     assert [t.candidates.tolist() for t in evaluation[0]] != [t.candidates.tolist() for t in evaluation[1]]
+
+
+def test_training_tasks_from_several_cuts_encode_people_as_of_their_own_cut(tmp_path):
+    log = _tiny_log(tmp_path)
+    config = EvaluationConfig(**{**TINY.__dict__, "train_cut_quantiles": (0.5, 0.65)})
+    split, cuts = split_times(log, config)
+    context = feature_context_build(log, split=split, config=config)
+    tower, _info = stage1_train(log, context, end=cuts[0], config=config, report=lambda *a: None)
+    training, count = training_tasks_build(
+        log, context, tower, cuts=cuts, split=split, config=config, rng=np.random.default_rng(0)
+    )
+    rng = np.random.default_rng(0)
+    expected_targets, expected_labels, tasks = [], [], 0
+    for cut in cuts:
+        features = user_features_as_of(log, context, at=cut)
+        built = lookalike_tasks_build(
+            log, features=features, seeds_before=cut, positives_until=split, config=config, rng=rng,
+            negatives_per_positive=config.train_negatives_per_positive,
+        )  # fmt: skip
+        assert built, "each cut contributes tasks"
+        table = torch.from_numpy(encode_users(tower, features))
+        expected_targets += [table[torch.from_numpy(task.candidates)] for task in built]
+        expected_labels += [torch.from_numpy(task.labels) for task in built]
+        tasks += len(built)
+    assert count == tasks == training.seeds.shape[0]
+    assert torch.equal(training.targets, torch.cat(expected_targets))
+    assert torch.equal(training.labels, torch.cat(expected_labels))
 
 
 # --- look-alike tasks ------------------------------------------------------------------------------
