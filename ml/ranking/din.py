@@ -119,12 +119,14 @@ class Dice(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if self.training:
             flat = x.reshape(-1, self.num_features)
-            ones = flat.new_ones(flat.shape[0], 1)
-            weights = ones if mask is None else mask.reshape(-1, 1).to(flat.dtype)
-            count = weights.sum()
-            mean = (flat * weights).sum(0) / count.clamp_min(1.0)
-            var = (((flat - mean) ** 2) * weights).sum(0) / count.clamp_min(1.0)
-            real = int(count.item())
+            if mask is None:
+                real = flat.shape[0]
+                var, mean = torch.var_mean(flat, dim=0, unbiased=False)
+            else:
+                weights = mask.reshape(-1, 1).to(flat.dtype)
+                real = int(weights.sum().item())
+                mean = (flat * weights).sum(0) / max(real, 1)
+                var = (((flat - mean) ** 2) * weights).sum(0) / max(real, 1)
             if real >= 2:
                 with torch.no_grad():
                     self.running_mean.lerp_(mean.detach(), self.momentum)
@@ -132,8 +134,9 @@ class Dice(nn.Module):
                     self.num_batches_tracked += 1
         else:
             mean, var = self.running_mean, self.running_var
-        p = torch.sigmoid((x - mean) / torch.sqrt(var + self.epsilon))
-        return p * x + (1.0 - p) * self.alpha * x
+        p = torch.sigmoid((x - mean) * torch.rsqrt(var + self.epsilon))
+        # p·x + (1 − p)·α·x, in fewer passes over x (this runs on every history position)
+        return x * (self.alpha + p * (1.0 - self.alpha))
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, epsilon={self.epsilon}, momentum={self.momentum}"
@@ -176,21 +179,34 @@ class TargetAttention(nn.Module):
 
     forward(keys: (B, L, D), query: (B, D), mask: (B, L) bool) → (pooled (B, D), weights (B, L)).
 
-    Only the real positions go through the unit (`MLP` with a mask), so padded positions neither get a
-    weight (exactly 0) nor enter Dice's batch statistics. A row with no real position pools to zeros.
+    Only the real positions go through the unit, so padded positions neither get a weight (exactly 0)
+    nor enter Dice's batch statistics. A row with no real position pools to zeros.
+
+    The unit's first layer is a Linear on [h, t, h − t, h ⊙ t]; with its weight split into the four
+    blocks W = [W_h, W_t, W_d, W_p] that is h·(W_h + W_d)ᵀ + t·(W_t − W_d)ᵀ + (h ⊙ t)·W_pᵀ + b, the same
+    function, computed here without building the (positions, 4·D) input and with the target's part once
+    per sample instead of once per position.
     """
 
     def __init__(self, dim: int, hidden_dims: Sequence[int], activation: Callable[[int], nn.Module]) -> None:
         super().__init__()
+        self.dim = dim
         # BatchNorm is off: Dice normalises its own input, and PReLU-DIN uses none in the paper either.
         self.unit = MLP(
             4 * dim, (*hidden_dims, 1), batch_norm=False, activate_last=False, activation=activation
         )
 
     def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        query = query.unsqueeze(1).expand_as(keys)
-        features = torch.cat([keys, query, keys - query, keys * query], dim=-1)
-        weights = self.unit(features, mask).squeeze(-1) * mask.to(keys.dtype)
+        batch, length, dim = keys.shape
+        rows, positions = mask.nonzero(as_tuple=True)
+        weights = keys.new_zeros(batch, length)
+        if rows.numel() > 0:
+            first, rest = self.unit.layers[0], self.unit.layers[1:]
+            w_key, w_query, w_diff, w_prod = first.weight.split(dim, dim=1)
+            real = keys[rows, positions]  # (N, D) the real positions only
+            per_sample = query @ (w_query - w_diff).T + first.bias  # (B, h)
+            hidden = real @ (w_key + w_diff).T + (real * query[rows]) @ w_prod.T + per_sample[rows]
+            weights = weights.index_put((rows, positions), rest(hidden).squeeze(-1))
         pooled = torch.einsum("bl,bld->bd", weights, keys)
         return pooled, weights
 
