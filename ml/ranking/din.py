@@ -63,6 +63,8 @@ class DINConfig:
     dice_epsilon: float = 1e-8
     dice_momentum: float = 0.1
     dropout: float = 0.0
+    #: standard deviation of the normal initialisation of every embedding; None = PyTorch's N(0, 1).
+    embedding_std: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,24 +119,38 @@ class Dice(nn.Module):
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if self.training:
-            flat = x.reshape(-1, self.num_features)
-            if mask is None:
-                real = flat.shape[0]
-                var, mean = torch.var_mean(flat, dim=0, unbiased=False)
-            else:
-                weights = mask.reshape(-1, 1).to(flat.dtype)
+        flat = x.reshape(-1, self.num_features)
+        if mask is None and (not self.training or flat.shape[0] >= 2):
+            # Exactly BatchNorm1d(affine=False)'s arithmetic, so its fused kernel does the work: batch
+            # statistics (biased variance) in training, the running averages updated with the unbiased
+            # variance and `momentum`; the running averages alone in eval.
+            normalised = torch.nn.functional.batch_norm(
+                flat,
+                self.running_mean,
+                self.running_var,
+                training=self.training,
+                momentum=self.momentum,
+                eps=self.epsilon,
+            ).reshape(x.shape)
+            if self.training:
+                self.num_batches_tracked += 1
+        else:
+            if self.training:
+                weights = (
+                    flat.new_ones(flat.shape[0], 1) if mask is None else mask.reshape(-1, 1).to(flat.dtype)
+                )
                 real = int(weights.sum().item())
                 mean = (flat * weights).sum(0) / max(real, 1)
                 var = (((flat - mean) ** 2) * weights).sum(0) / max(real, 1)
-            if real >= 2:
-                with torch.no_grad():
-                    self.running_mean.lerp_(mean.detach(), self.momentum)
-                    self.running_var.lerp_(var.detach() * real / (real - 1), self.momentum)
-                    self.num_batches_tracked += 1
-        else:
-            mean, var = self.running_mean, self.running_var
-        p = torch.sigmoid((x - mean) * torch.rsqrt(var + self.epsilon))
+                if real >= 2:
+                    with torch.no_grad():
+                        self.running_mean.lerp_(mean.detach(), self.momentum)
+                        self.running_var.lerp_(var.detach() * real / (real - 1), self.momentum)
+                        self.num_batches_tracked += 1
+            else:
+                mean, var = self.running_mean, self.running_var
+            normalised = (x - mean) * torch.rsqrt(var + self.epsilon)
+        p = torch.sigmoid(normalised)
         # p·x + (1 − p)·α·x, in fewer passes over x (this runs on every history position)
         return x * (self.alpha + p * (1.0 - self.alpha))
 
@@ -161,12 +177,15 @@ class ItemEmbedding(nn.Module):
     forward(ids: (…, F) int64) → (…, F·embedding_dim).
     """
 
-    def __init__(self, features: Sequence[SparseFeature], embedding_dim: int) -> None:
+    def __init__(
+        self, features: Sequence[SparseFeature], embedding_dim: int, init_std: float | None = None
+    ) -> None:
         super().__init__()
         self.features = tuple(features)
         # No padding_idx: padding is handled by masks, so a padded slot's content never matters (and the
         # tests fill padded slots with random ids to prove it).
         self.tables = nn.ModuleDict({f.name: nn.Embedding(f.vocab_size, embedding_dim) for f in features})
+        initialise_embeddings(self.tables, init_std)
         self.out_dim = len(self.features) * embedding_dim
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -248,11 +267,21 @@ def embed_user(
     return parts
 
 
+def initialise_embeddings(tables: nn.ModuleDict, std: float | None) -> None:
+    """N(0, std²) for every table (None keeps PyTorch's N(0, 1)). A small std starts rare ids near zero,
+    where a sum-pooled history of them adds little until training has moved them."""
+    if std is not None:
+        for table in tables.values():
+            nn.init.normal_(table.weight, 0.0, std)
+
+
 def user_tables(config: Any) -> nn.ModuleDict:
     """One embedding table per user feature; `config` is a DINConfig or an ETAConfig (same fields)."""
-    return nn.ModuleDict(
+    tables = nn.ModuleDict(
         {f.name: nn.Embedding(f.vocab_size, config.embedding_dim) for f in config.user_features}
     )
+    initialise_embeddings(tables, config.embedding_std)
+    return tables
 
 
 def output_head(in_dim: int, config: Any, activation: Callable[[int], nn.Module]) -> MLP:
@@ -284,7 +313,7 @@ class DIN(nn.Module):
             activation = activation_factory(
                 config.activation, epsilon=config.dice_epsilon, momentum=config.dice_momentum
             )
-            self.items = ItemEmbedding(config.item_features, config.embedding_dim)
+            self.items = ItemEmbedding(config.item_features, config.embedding_dim, config.embedding_std)
             self.user_tables = user_tables(config)
             self.attention = TargetAttention(self.items.out_dim, config.attention_dims, activation)
             in_dim = (
