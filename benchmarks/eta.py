@@ -8,9 +8,10 @@ Two parts, one table each, written to docs/benchmarks/eta.md:
    nyc_checkins_full_derived.csv). Check-ins sorted by (person, time, place); a place is (poi_idx, category),
    the category being "" where the data has none. The check-in times are split at the --test-quantile
    (0.8) quantile: later check-ins are test targets; training targets are the check-ins between the
-   --train-from quantile (0.6) and the split (earlier ones still make up every history). Each target
-   check-in is a click (label 1) and gets --negatives (1) places drawn by popularity^0.75 among the places
-   of the training period (never the target itself) as non-clicks (label 0); training negatives are
+   --train-from quantile (0.7) and the split (earlier ones still make up every history); the test
+   targets are a seeded sample of --max-test-clicks (10,000) of the later ones. Each target check-in is
+   a click (label 1) and gets --negatives (1) places drawn by popularity^0.75 among the places of the
+   training period (never the target itself) as non-clicks (label 0); training negatives are
    redrawn every epoch, test negatives drawn once. Long history = EVERY earlier check-in of the person
    (strictly earlier minute); short history = the latest 20 of them. Vocabularies (places, categories,
    people) come from the training period; anything else maps to one out-of-vocabulary id.
@@ -474,16 +475,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--negatives", type=int, default=1)
-    parser.add_argument("--train-from", type=float, default=0.6)
+    parser.add_argument("--train-from", type=float, default=0.7)
     parser.add_argument("--test-quantile", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sweep-train-people", type=int, default=2000)
+    parser.add_argument("--sweep-train-people", type=int, default=1000)
     parser.add_argument("--sweep-test-people", type=int, default=500)
-    parser.add_argument("--sweep-epochs", type=int, default=2)
+    parser.add_argument("--sweep-epochs", type=int, default=3)
     parser.add_argument("--skip-nyc", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
-    parser.add_argument("--max-test-clicks", type=int, default=0, help="0 = every test click")
+    parser.add_argument(
+        "--max-test-clicks", type=int, default=10000, help="a seeded sample of the test clicks; 0 = all"
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the plumbing")
     args = parser.parse_args()
