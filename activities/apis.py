@@ -1,4 +1,4 @@
-"""The activities API: list, create, read, edit, join and leave.
+"""The activities API: list, create, read, edit, join and leave; the invitee's side of invitations.
 
 Views are thin: they validate the shape of the input, call one service or selector, and shape the output.
 """
@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from activities import services
-from activities.models import ActivityStatus
-from activities.selectors import activity_get, activity_list
+from activities.models import ActivityStatus, InvitationStatus
+from activities.selectors import activity_get, activity_list, invitation_get, invitation_inbox_list
 from config.fields import FiniteFloatField, LatitudeField, LongitudeField
 from config.pagination import paginated_response, paginated_serializer, pagination_parameters
 from config.schema import error_responses
@@ -259,3 +259,110 @@ class ActivityLeaveApi(APIView):
     def post(self, request, pk: int):
         services.activity_leave(activity_id=pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Invitations: the invitee's side ------------------------------------------------------------------
+
+
+class InvitationActivitySerializer(serializers.Serializer):
+    """The activity an invitation is for. Its venue is public, so latitude/longitude are exact."""
+
+    id = serializers.IntegerField()
+    activity_type = serializers.ChoiceField(choices=taxonomy.choices(taxonomy.ACTIVITY_TYPES))
+    title = serializers.CharField()
+    latitude = serializers.FloatField()
+    longitude = serializers.FloatField()
+    place = PlaceRefSerializer(allow_null=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    skill_level = serializers.IntegerField(allow_null=True)
+    capacity = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ActivityStatus.choices)
+    organiser = OrganiserSerializer()
+
+
+class InvitationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=InvitationStatus.choices,
+        source="effective_status",
+        help_text="'expired' as soon as the activity has started.",
+    )
+    activity = InvitationActivitySerializer()
+    created_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+
+def _invitation_response(invitation_id: int, request, status_code: int = status.HTTP_200_OK) -> Response:
+    invitation = invitation_get(invitation_id=invitation_id, invitee=request.user)
+    return Response(InvitationSerializer(invitation).data, status=status_code)
+
+
+class InvitationInboxApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=InvitationStatus.choices, required=False, help_text="Default: every status."
+        )
+
+        class Meta:
+            ref_name = "InvitationFilter"
+
+    @extend_schema(
+        operation_id="invitations_list",
+        parameters=[FilterSerializer, *pagination_parameters()],
+        responses={
+            200: paginated_serializer("PaginatedInvitationList", InvitationSerializer),
+            **error_responses(400, 401),
+        },
+        description="The invitations you received, newest first.",
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        invitations = invitation_inbox_list(invitee=request.user, status=filters.validated_data.get("status"))
+        return paginated_response(
+            queryset=invitations, serializer_class=InvitationSerializer, request=request, view=self
+        )
+
+
+class InvitationAcceptApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="invitations_accept",
+        request=None,
+        responses={
+            200: InvitationSerializer,
+            201: InvitationSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
+        description=(
+            "Take a place in the activity. 201 when you accepted now, 200 when you had already. 409 with "
+            "code 'full' when the activity has no place left (the invitation stays open), 'declined' or "
+            "'expired' when it can no longer be accepted. Only the invitee may; anyone else gets 404."
+        ),
+    )
+    def post(self, request, pk: int):
+        _invitation, accepted_now = services.invitation_accept(invitation_id=pk, user=request.user)
+        return _invitation_response(
+            pk, request, status.HTTP_201_CREATED if accepted_now else status.HTTP_200_OK
+        )
+
+
+class InvitationDeclineApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="invitations_decline",
+        request=None,
+        responses={200: InvitationSerializer, **error_responses(401, 404, 409)},
+        description=(
+            "Decline; declining twice is fine. 409 with code 'accepted' once accepted (leave the activity "
+            "instead) or 'expired' once the activity has started."
+        ),
+    )
+    def post(self, request, pk: int):
+        services.invitation_decline(invitation_id=pk, user=request.user)
+        return _invitation_response(pk, request)

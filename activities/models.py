@@ -111,6 +111,9 @@ class Invitation(models.Model):
     #: The ranking score that led to the invitation, and the model version that produced it.
     score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=64, blank=True)
+    #: How `score` was made: each component's score, the blend weights and the ranking config
+    #: (experiments compare invitations by it).
+    score_details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     responded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -131,6 +134,8 @@ class Invitation(models.Model):
         indexes = [
             models.Index(fields=["invitee", "status"], name="invitation_invitee_status"),
             models.Index(fields=["status", "created_at"], name="invitation_status_time"),
+            # The organiser's daily sending limit counts their invitations of the last 24 hours.
+            models.Index(fields=["invited_by", "created_at"], name="invitation_sender_time"),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Case,
+    CharField,
     Count,
     DateTimeField,
     Exists,
@@ -25,7 +26,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from activities.filters import ActivityFilter
-from activities.models import Activity, ActivityStatus, Participation
+from activities.models import Activity, ActivityStatus, Invitation, InvitationStatus, Participation
 from users import geo
 from users.models import Block, User
 
@@ -47,13 +48,15 @@ def activity_queryset(*, viewer: User) -> QuerySet[Activity]:
     )
 
 
-def distance_km_expression(*, latitude: float, longitude: float) -> Any:
-    """Haversine distance in km from a point to each row's (latitude, longitude), in SQL."""
+def distance_km_expression(
+    *, latitude: float, longitude: float, latitude_field: str = "latitude", longitude_field: str = "longitude"
+) -> Any:
+    """Haversine distance in km from a point to each row's (latitude_field, longitude_field), in SQL."""
     phi = math.radians(latitude)
     lam = math.radians(longitude)
-    half_dphi = (Radians(F("latitude")) - Value(phi)) / Value(2.0)
-    half_dlam = (Radians(F("longitude")) - Value(lam)) / Value(2.0)
-    a = Power(Sin(half_dphi), 2) + Value(math.cos(phi)) * Cos(Radians(F("latitude"))) * Power(
+    half_dphi = (Radians(F(latitude_field)) - Value(phi)) / Value(2.0)
+    half_dlam = (Radians(F(longitude_field)) - Value(lam)) / Value(2.0)
+    a = Power(Sin(half_dphi), 2) + Value(math.cos(phi)) * Cos(Radians(F(latitude_field))) * Power(
         Sin(half_dlam), 2
     )
     return Value(2 * geo.EARTH_RADIUS_KM) * ASin(Least(Value(1.0), Sqrt(a), output_field=FloatField()))
@@ -112,3 +115,48 @@ def activity_list_organised(*, organiser: User) -> QuerySet[Activity]:
         .filter(organiser_id=organiser.pk)
         .order_by(upcoming_start.asc(nulls_last=True), F("starts_at").desc(), "pk")
     )
+
+
+def _invitations_received(*, invitee: User) -> QuerySet[Invitation]:
+    # `effective_status` is what the invitee sees: an invitation still "sent" when its activity has started
+    # is expired already (beat writes that down every few minutes).
+    return (
+        Invitation.objects.filter(invitee=invitee)
+        .select_related("activity", "activity__organiser", "activity__place")
+        .annotate(
+            effective_status=Case(
+                When(
+                    status=InvitationStatus.SENT,
+                    activity__starts_at__lte=timezone.now(),
+                    then=Value("expired"),
+                ),
+                default=F("status"),
+                output_field=CharField(),
+            )
+        )
+    )
+
+
+def invitation_inbox_list(*, invitee: User, status: str | None = None) -> QuerySet[Invitation]:
+    """The invitations `invitee` received, newest first, each with its activity and organiser, in one query.
+
+    Filtered by `effective_status` (see `invitation_get`). Invitations from someone a block now separates
+    from the invitee are left out, as their activities are everywhere else.
+    """
+    qs = (
+        _invitations_received(invitee=invitee)
+        .exclude(activity__organiser_id__in=Block.objects.filter(blocker_id=invitee.pk).values("blocked_id"))
+        .exclude(activity__organiser_id__in=Block.objects.filter(blocked_id=invitee.pk).values("blocker_id"))
+    )
+    if status is not None:
+        qs = qs.filter(effective_status=status)
+    return qs.order_by("-created_at", "-pk")
+
+
+def invitation_get(*, invitation_id: int, invitee: User) -> Invitation:
+    """One invitation `invitee` received, with `effective_status`: "expired" for a "sent" one whose activity
+    has started. Someone else's is a 404."""
+    try:
+        return _invitations_received(invitee=invitee).get(pk=invitation_id)
+    except Invitation.DoesNotExist:
+        raise Http404("No such invitation.") from None

@@ -1,7 +1,8 @@
-"""Writes for activities: create, edit, join, leave, and the periodic state transitions.
+"""Writes for activities: create, edit, join, leave, answer invitations, and the periodic state transitions.
 
-Capacity is enforced with the activity row locked (SELECT ... FOR UPDATE): joins on the same activity
-queue up behind each other, so the count they check is the count they add to.
+Capacity is enforced with the activity row locked (SELECT ... FOR UPDATE): joins and accepted invitations
+on the same activity queue up behind each other, so the count they check is the count they add to.
+Sending invitations is matching's job (it ranks whom to invite); answering them is here.
 """
 
 from __future__ import annotations
@@ -240,16 +241,14 @@ def activity_update(
     return activity
 
 
-@transaction.atomic
-def activity_join(*, activity_id: int, user: User, now: datetime | None = None) -> tuple[Activity, bool]:
-    """Join an open activity that has not started and has room. Returns (activity, joined_now).
+def _participation_add(*, activity: Activity, user: User, now: datetime) -> bool:
+    """Add `user` to `activity`, which the caller holds locked (`_locked`). Returns whether they joined now.
 
-    Joining again is a no-op that succeeds. Someone separated from the organiser by a block cannot join.
+    The one place where capacity is checked: joins and accepted invitations both come through here, under
+    the same row lock, so the count they check is the count they add to.
     """
-    now = now or timezone.now()
-    activity = _locked(activity_id)  # joins on this activity now queue behind us until commit
     if Participation.objects.filter(activity=activity, user=user).exists():
-        return activity, False
+        return False
     if activity.organiser_id in blocked_user_ids(user=user):
         raise _forbidden("You cannot join this activity.")
     if activity.status != ActivityStatus.OPEN:
@@ -262,12 +261,110 @@ def activity_join(*, activity_id: int, user: User, now: datetime | None = None) 
         with transaction.atomic():
             Participation.objects.create(activity=activity, user=user, joined_at=now)
     except IntegrityError:  # pragma: no cover - the row lock makes a concurrent duplicate impossible
-        return activity, False
+        return False
     InteractionEvent.objects.create(
         kind=InteractionEvent.Kind.JOIN, actor=user, activity_id=activity.pk, occurred_at=now
     )
     person_features_changed_announce(sender=Participation, user_ids=[user.pk])
-    return activity, True
+    return True
+
+
+def _invitation_answer(*, invitation: Invitation, status: str, now: datetime) -> None:
+    kind = {
+        InvitationStatus.ACCEPTED: InteractionEvent.Kind.INVITE_ACCEPTED,
+        InvitationStatus.DECLINED: InteractionEvent.Kind.INVITE_DECLINED,
+    }[status]
+    invitation.status = status
+    invitation.responded_at = now
+    invitation.save(update_fields=["status", "responded_at", "updated_at"])
+    InteractionEvent.objects.create(
+        kind=kind,
+        actor_id=invitation.invitee_id,
+        target_id=invitation.invited_by_id,
+        activity_id=invitation.activity_id,
+        occurred_at=now,
+    )
+
+
+@transaction.atomic
+def activity_join(*, activity_id: int, user: User, now: datetime | None = None) -> tuple[Activity, bool]:
+    """Join an open activity that has not started and has room. Returns (activity, joined_now).
+
+    Joining again is a no-op that succeeds. Someone separated from the organiser by a block cannot join.
+    Joining while invited answers the invitation: it is accepted.
+    """
+    now = now or timezone.now()
+    activity = _locked(activity_id)  # joins on this activity now queue behind us until commit
+    joined_now = _participation_add(activity=activity, user=user, now=now)
+    pending = (
+        Invitation.objects.select_for_update()
+        .filter(activity=activity, invitee=user, status=InvitationStatus.SENT)
+        .first()
+    )
+    if pending is not None:
+        _invitation_answer(invitation=pending, status=InvitationStatus.ACCEPTED, now=now)
+    return activity, joined_now
+
+
+def _own_invitation(*, invitation_id: int, user: User) -> Invitation:
+    # Someone else's invitation is "not found", not "forbidden": ids must not confirm who was invited.
+    invitation = Invitation.objects.filter(pk=invitation_id, invitee=user).first()
+    if invitation is None:
+        raise ApplicationError("No such invitation.", code="not_found", status_code=404)
+    return invitation
+
+
+def _expired(*, invitation: Invitation, activity: Activity, now: datetime) -> bool:
+    # Beat expires invitations every few minutes; until it does, a started activity's are expired already.
+    return invitation.status == InvitationStatus.EXPIRED or activity.starts_at <= now
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation_id: int, user: User, now: datetime | None = None
+) -> tuple[Invitation, bool]:
+    """Accept an invitation: take a place in the activity. Returns (invitation, accepted_now).
+
+    Capacity is checked exactly as for a join, under the same activity row lock: of many invitees
+    accepting the last place at once, one gets it and the others get a 409 "full" (their invitations stay
+    open, in case a place frees up). Accepting twice is a no-op that succeeds.
+    """
+    now = now or timezone.now()
+    activity = _locked(_own_invitation(invitation_id=invitation_id, user=user).activity_id)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
+    if invitation.status == InvitationStatus.ACCEPTED:
+        return invitation, False
+    if invitation.status == InvitationStatus.DECLINED:
+        raise ApplicationError("You declined this invitation.", code="declined", status_code=409)
+    if _expired(invitation=invitation, activity=activity, now=now):
+        raise ApplicationError(
+            "This invitation has expired: the activity has started.", code="expired", status_code=409
+        )
+    _participation_add(activity=activity, user=user, now=now)
+    _invitation_answer(invitation=invitation, status=InvitationStatus.ACCEPTED, now=now)
+    return invitation, True
+
+
+@transaction.atomic
+def invitation_decline(
+    *, invitation_id: int, user: User, now: datetime | None = None
+) -> tuple[Invitation, bool]:
+    """Decline an invitation. Returns (invitation, declined_now); declining twice is a no-op."""
+    now = now or timezone.now()
+    _own_invitation(invitation_id=invitation_id, user=user)
+    invitation = Invitation.objects.select_for_update().select_related("activity").get(pk=invitation_id)
+    if invitation.status == InvitationStatus.DECLINED:
+        return invitation, False
+    if invitation.status == InvitationStatus.ACCEPTED:
+        raise ApplicationError(
+            "You accepted this invitation; leave the activity instead.", code="accepted", status_code=409
+        )
+    if _expired(invitation=invitation, activity=invitation.activity, now=now):
+        raise ApplicationError(
+            "This invitation has expired: the activity has started.", code="expired", status_code=409
+        )
+    _invitation_answer(invitation=invitation, status=InvitationStatus.DECLINED, now=now)
+    return invitation, True
 
 
 @transaction.atomic

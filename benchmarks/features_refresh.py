@@ -22,21 +22,23 @@ import argparse
 import json
 import os
 import resource
-import signal
-import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from common import (
     REPO_ROOT,
     benchmark_environment,
+    celery_workers,
+    city_people_load,
+    copy_rows,
     database_drop,
     database_recreate,
     machine_line,
     markdown_table,
     migrate,
+    peak_rss_mb,
+    run_child,
     write_result,
 )
 
@@ -57,98 +59,25 @@ SEED = 20261101
 # Population (runs in a child process with Django set up) ----------------------------------------------
 
 
-def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> int:
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
-def _venues(rng, settings) -> tuple:
-    """(latitudes, longitudes) of the venues people cluster around: real NYC POIs when present."""
-    import numpy as np
-
-    pois = settings.VICINO_DATA_DIR / "foursquare-nyc" / "stan_NYC_pois.csv"
-    if pois.is_file():
-        data = np.loadtxt(pois, delimiter=",", skiprows=1, usecols=(1, 2))
-        return data[:, 0], data[:, 1]
-    centre_lat, centre_lon = 40.7580, -73.9855
-    return centre_lat + rng.normal(0, 0.05, 5_000), centre_lon + rng.normal(0, 0.06, 5_000)
-
-
 def child_populate(people: int) -> None:
     """Load the synthetic city with COPY, in one transaction; print the row counts as JSON."""
     import django
 
     django.setup()
     import numpy as np
-    from django.conf import settings
     from django.db import connection, transaction
 
-    from users import geo, taxonomy
-    from users.models import Place, Profile, User
+    from users import geo
 
     rng = np.random.default_rng(SEED)
     started = time.perf_counter()
-    venue_lat, venue_lon = _venues(rng, settings)
-    place_types = np.array(taxonomy.PLACE_TYPES)
-    counts: dict[str, int] = {}
     history_start = AS_OF - timedelta(days=HISTORY_DAYS)
 
     with transaction.atomic():
-        Place.objects.bulk_create(
-            [
-                Place(
-                    source="bench",
-                    external_id=str(i),
-                    name=f"Venue {i}",
-                    place_type=str(place_types[rng.integers(len(place_types))]),
-                    latitude=float(lat),
-                    longitude=float(lon),
-                    geohash=geo.encode(float(lat), float(lon)),
-                )
-                for i, (lat, lon) in enumerate(zip(venue_lat, venue_lon, strict=True))
-            ],
-            batch_size=5_000,
-        )
-        place_ids = np.array(Place.objects.order_by("pk").values_list("pk", flat=True))
-        counts["places"] = len(place_ids)
-
-        unusable = "!"  # noqa: S105 - Django's marker for "no password can log in"
-        User.objects.bulk_create(
-            [User(username=f"bench_{i}", password=unusable, role="person") for i in range(people)],
-            batch_size=5_000,
-        )
-        user_ids = np.array(User.objects.order_by("pk").values_list("pk", flat=True))
-        counts["people"] = len(user_ids)
-        genders, occupations = Profile.Gender.values, Profile.Occupation.values
-        Profile.objects.bulk_create(
-            [
-                Profile(
-                    user_id=int(uid),
-                    birth_year=int(rng.integers(1950, 2008)) if rng.random() > 0.1 else None,
-                    gender=genders[rng.integers(len(genders))] if rng.random() > 0.1 else "",
-                    education_level=int(rng.integers(1, 7)),
-                    income_level=int(rng.integers(1, 6)),
-                    occupation=occupations[rng.integers(len(occupations))],
-                    city_level=1,
-                    years_at_residence=int(rng.integers(0, 30)),
-                    languages=["en"] if rng.random() > 0.3 else ["en", "es"],
-                    interests={k: round(float(rng.random()), 2) for k in rng.choice(taxonomy.INTERESTS, 4)},
-                    activity_preferences={k: 1.0 for k in rng.choice(taxonomy.ACTIVITY_TYPES, 2)},
-                    time_preferences={k: 1.0 for k in rng.choice(taxonomy.TIME_PREFERENCES, 2)},
-                )
-                for uid in user_ids
-            ],
-            batch_size=5_000,
-        )
-
-        # Each person lives near one venue and moves around it.
-        home = rng.integers(len(venue_lat), size=people)
-        home_lat = venue_lat[home] + rng.normal(0, 0.003, people)
-        home_lon = venue_lon[home] + rng.normal(0, 0.004, people)
+        city = city_people_load(people=people, rng=rng, location_updated_at=AS_OF - timedelta(hours=1))
+        counts: dict[str, int] = dict(city.counts)
+        place_ids, user_ids, home = city.place_ids, city.user_ids, city.home
+        home_lat, home_lon = city.home_lat, city.home_lon
         span_minutes = HISTORY_DAYS * 24 * 60
 
         def minutes_unique_per_person(per_person: int):
@@ -161,7 +90,7 @@ def child_populate(people: int) -> None:
             owners, minutes = minutes_unique_per_person(PINGS_PER_PERSON)
             lats = home_lat[owners] + rng.normal(0, 0.01, owners.size)
             lons = home_lon[owners] + rng.normal(0, 0.013, owners.size)
-            counts["pings"] = _copy_rows(
+            counts["pings"] = copy_rows(
                 cursor,
                 "users_locationping",
                 ("user_id", "latitude", "longitude", "geohash", "accuracy_m", "recorded_at", "source"),
@@ -171,27 +100,11 @@ def child_populate(people: int) -> None:
                     for o, a, b, m in zip(owners, lats, lons, minutes, strict=True)
                 ),
             )  # fmt: skip
-            counts["locations"] = _copy_rows(
-                cursor,
-                "users_location",
-                ("user_id", "latitude", "longitude", "geohash", "accuracy_m", "updated_at"),
-                (
-                    (
-                        int(uid),
-                        float(a),
-                        float(b),
-                        geo.encode(float(a), float(b)),
-                        15.0,
-                        AS_OF - timedelta(hours=1),
-                    )
-                    for uid, a, b in zip(user_ids, home_lat, home_lon, strict=True)
-                ),
-            )
 
             owners, minutes = minutes_unique_per_person(VISITS_PER_PERSON)
             # Visits go to venues near home: the home venue's neighbours in file order, a cheap locality.
             visited = np.clip(home[owners] + rng.integers(-20, 21, owners.size), 0, len(place_ids) - 1)
-            counts["visits"] = _copy_rows(
+            counts["visits"] = copy_rows(
                 cursor,
                 "users_visit",
                 ("user_id", "place_id", "visited_at"),
@@ -210,7 +123,7 @@ def child_populate(people: int) -> None:
                     [follower * people + followee, followee[back] * people + follower[back]]
                 ).astype(np.int64)
             )
-            counts["follows"] = _copy_rows(
+            counts["follows"] = copy_rows(
                 cursor,
                 "users_follow",
                 ("follower_id", "followee_id", "created_at"),
@@ -221,7 +134,7 @@ def child_populate(people: int) -> None:
             targets = (actors + rng.integers(1, 200, actors.size)) % people
             kinds = np.array(["view", "like", "wave", "message"])[rng.integers(0, 4, actors.size)]
             minutes = rng.integers(0, span_minutes, actors.size)
-            counts["events"] = _copy_rows(
+            counts["events"] = copy_rows(
                 cursor,
                 "users_interactionevent",
                 ("kind", "actor_id", "target_id", "occurred_at", "metadata"),
@@ -240,7 +153,7 @@ def child_populate(people: int) -> None:
             owners = np.repeat(np.arange(people), SESSIONS_PER_PERSON)
             starts = rng.integers(0, span_minutes, owners.size)
             lengths = rng.integers(1, 90, owners.size)
-            counts["sessions"] = _copy_rows(
+            counts["sessions"] = copy_rows(
                 cursor,
                 "users_appsession",
                 ("user_id", "platform", "started_at", "ended_at"),
@@ -305,54 +218,11 @@ def child_refresh_dispatch() -> None:
     )
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """VmHWM (the high-water mark of resident memory) of a live process, in MB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
-
-
-def run_child(mode: str, environment: dict[str, str], *args: str) -> dict:
-    completed = subprocess.run(
-        [sys.executable, __file__, mode, *args],
-        env=environment,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stdout[-3000:] + completed.stderr[-5000:])
-        raise SystemExit(f"{mode} failed with exit code {completed.returncode}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
 def refresh_with_workers(environment: dict[str, str], workers: int) -> dict:
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**environment, "REDIS_URL": REDIS_URL, "VICINO_CELERY_QUEUE": queue}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-             "--loglevel", "WARNING", "--queues", queue, "--hostname", f"{queue}-{i}@localhost",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        for i in range(workers)
-    ]  # fmt: skip
-    try:
-        time.sleep(3)  # let the workers connect before the chord is published
-        report = run_child("--child-dispatch", env)
-        report["peak_rss_mb"] = max(_peak_rss_mb(p.pid) for p in processes)
+    with celery_workers(environment, count=workers, redis_url=REDIS_URL) as (env, processes):
+        report = run_child(__file__, "--child-dispatch", env)
+        report["peak_rss_mb"] = max(peak_rss_mb(p.pid) for p in processes)
         return report
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def main() -> None:
@@ -381,9 +251,9 @@ def main() -> None:
         try:
             migrate(environment)
             sys.stderr.write(f"[{people:,} people] loading the synthetic city …\n")
-            loaded = run_child("--child-populate", environment, str(people))
+            loaded = run_child(__file__, "--child-populate", environment, str(people))
             sys.stderr.write(f"[{people:,} people] loaded in {loaded['seconds']:.0f} s: {loaded}\n")
-            modes = [("1 process", run_child("--child-in-process", environment))]
+            modes = [("1 process", run_child(__file__, "--child-in-process", environment))]
             sys.stderr.write(f"[{people:,} people] 1 process: {modes[-1][1]}\n")
             modes.append((f"{options.workers} workers", refresh_with_workers(environment, options.workers)))
             sys.stderr.write(f"[{people:,} people] {options.workers} workers: {modes[-1][1]}\n")

@@ -211,6 +211,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI comes from npm, vendored by scripts/vendor_static.sh: no CDN.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    # Several "status" fields with different choices: name each enum after what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityStatusEnum": "activities.models.ActivityStatus",
+        "InvitationStatusEnum": "activities.models.InvitationStatus",
+        "CampaignStatusEnum": "matching.campaigns.models.CampaignStatus",
+    },
 }
 
 # Pages --------------------------------------------------------------------------------------------
@@ -276,6 +282,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "matching.tasks.features_refresh_all",
         "schedule": crontab(hour=3, minute=0),
     },
+    # A campaign whose build made no progress for VICINO_CAMPAIGN_STALL_SECONDS lost a worker: resume it.
+    "campaigns-resume-stalled": {
+        "task": "matching.campaigns.tasks.campaigns_resume_stalled",
+        "schedule": timedelta(minutes=5),
+    },
 }
 #: A person's events within this many seconds of the first one are folded into one feature refresh,
 #: which runs this long after it (matching.services.feature_refresh_schedule).
@@ -290,6 +301,29 @@ VICINO_NEARBY_DEFAULT_RADIUS_KM = float(os.environ.get("VICINO_NEARBY_DEFAULT_RA
 VICINO_NEARBY_STALE_HOURS = float(os.environ.get("VICINO_NEARBY_STALE_HOURS", "72"))
 #: At most this many candidates are scored per request, nearest first: what bounds a dense area's cost.
 VICINO_NEARBY_CANDIDATE_CAP = int(os.environ.get("VICINO_NEARBY_CANDIDATE_CAP", "300"))
+
+
+# Invitations -------------------------------------------------------------------------------------
+#: Suggestions come from people whose current location lies this close to the activity's venue…
+VICINO_INVITATION_RADIUS_KM = float(os.environ.get("VICINO_INVITATION_RADIUS_KM", "10"))
+#: … at most this many of them, nearest first, so the cost is bounded in dense areas…
+VICINO_INVITATION_CANDIDATE_CAP = int(os.environ.get("VICINO_INVITATION_CANDIDATE_CAP", "2000"))
+#: … whose location was updated within this many days.
+VICINO_INVITATION_LOCATION_MAX_AGE_DAYS = int(os.environ.get("VICINO_INVITATION_LOCATION_MAX_AGE_DAYS", "30"))
+#: Invitations an organiser may send in any 24 hours.
+VICINO_INVITATIONS_PER_DAY = int(os.environ.get("VICINO_INVITATIONS_PER_DAY", "100"))
+#: Default blend of the suggestion score (experiments may override it per organiser). A component that is
+#: not available (no active model) is left out and the others are rescaled to sum to 1.
+VICINO_INVITATION_WEIGHTS = {"similarity": 0.4, "acceptance": 0.3, "distance": 0.3}
+#: "module.path:callable" that turns the active "acceptance" ModelVersion (DIN/ETA) into a scorer
+#: (matching.invitations.ranking.AcceptanceScorer). Empty: suggestions carry no acceptance probability.
+VICINO_ACCEPTANCE_SCORER = os.environ.get("VICINO_ACCEPTANCE_SCORER", "")
+
+# Look-alike campaigns ----------------------------------------------------------------------------
+#: Eligible people scored per Celery task of a campaign build.
+VICINO_CAMPAIGN_CHUNK_SIZE = int(os.environ.get("VICINO_CAMPAIGN_CHUNK_SIZE", "5000"))
+#: A build with no finished chunk for this long is resumed by beat (its worker died).
+VICINO_CAMPAIGN_STALL_SECONDS = int(os.environ.get("VICINO_CAMPAIGN_STALL_SECONDS", "600"))
 
 # Security headers that are safe everywhere; HTTPS-only ones are switched on by VICINO_HTTPS.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -10,6 +10,7 @@ api_patterns = [
     path("", include("activities.urls")),
     path("", include("matching.nearby.urls")),
     path("", include("matching.experiments.urls")),
+    path("", include("matching.urls")),
     path("health/", HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

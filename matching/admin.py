@@ -1,6 +1,11 @@
 from django.contrib import admin
 
 from matching.models import (
+    Campaign,
+    CampaignChunk,
+    CampaignExport,
+    CampaignMember,
+    CampaignSeed,
     Experiment,
     ExperimentExposure,
     ExperimentImpressions,
@@ -72,6 +77,14 @@ class UserEmbeddingAdmin(ReadOnlyAdmin):
 class ExperimentImpressionsInline(admin.TabularInline):
     model = ExperimentImpressions
     fields = ("variant", "impressions")
+
+
+# Campaigns: built by their Celery job, exported through the API (which audits it); read-only here.
+
+
+class CampaignChunkInline(admin.TabularInline):
+    model = CampaignChunk
+    fields = ("index", "first_user_id", "end_user_id", "people", "scored", "kept", "attempts", "finished_at")
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -98,3 +111,33 @@ class ExperimentExposureAdmin(ReadOnlyAdmin):
     list_display = ("experiment", "user", "variant", "exposed_at")
     list_filter = ("experiment", "variant")
     raw_id_fields = ("user",)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyAdmin):
+    list_display = ("name", "owner", "status", "seed_kind", "target_size", "member_count", "created_at")
+    list_filter = ("status", "seed_kind")
+    raw_id_fields = ("owner", "model_version")
+    exclude = ("seed_summary",)
+    inlines = [CampaignChunkInline]
+
+
+@admin.register(CampaignSeed)
+class CampaignSeedAdmin(ReadOnlyAdmin):
+    list_display = ("campaign", "user")
+    raw_id_fields = ("campaign", "user")
+
+
+@admin.register(CampaignMember)
+class CampaignMemberAdmin(ReadOnlyAdmin):
+    list_display = ("campaign", "rank", "user", "score")
+    raw_id_fields = ("campaign", "user")
+
+
+@admin.register(CampaignExport)
+class CampaignExportAdmin(ReadOnlyAdmin):
+    """The export audit: never editable."""
+
+    list_display = ("campaign", "exported_by", "identifier", "created_at", "rows", "completed_at")
+    list_filter = ("identifier",)
+    raw_id_fields = ("campaign", "exported_by")

@@ -157,3 +157,12 @@ def candidate_scores(
     with torch.no_grad():
         scores = model.lookalike.score_with_summary(torch.from_numpy(vectors), summary).scores
     return ids, scores.numpy().astype(np.float32)
+
+
+def lookalike_probabilities(*, model: LoadedRalm, scores: np.ndarray) -> np.ndarray:
+    """RALM scores (m,) → (m,) float64 look-alike probabilities in (0, 1): the sigmoid of the logits the
+    model was trained on. Monotonic in the score, so rankings are the same; blends need the [0, 1] scale.
+    The sigmoid is taken in float64, where it saturates far later than in float32: fewer ties at the top."""
+    with torch.no_grad():
+        logits = model.lookalike.logits(torch.from_numpy(np.asarray(scores, dtype=np.float32)))
+    return 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))

@@ -237,8 +237,15 @@ class UserEmbedding(models.Model):
         return f"embedding of {self.user_id} under model version {self.model_version_id}"
 
 
-# Models of matching's sub-packages: imported here so Django registers them with the app.
-from matching.experiments.models import (  # noqa: E402, F401
+# Models of matching's sub-packages: imported here so that Django finds them in the `matching` app.
+from matching.campaigns.models import (  # noqa: E402,F401
+    Campaign,
+    CampaignChunk,
+    CampaignExport,
+    CampaignMember,
+    CampaignSeed,
+)
+from matching.experiments.models import (  # noqa: E402,F401
     Experiment,
     ExperimentExposure,
     ExperimentImpressions,

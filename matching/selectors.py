@@ -9,6 +9,7 @@ from datetime import datetime
 from itertools import islice
 
 import numpy as np
+from django.db import connection
 
 from matching.features import SCHEMA
 from matching.models import (
@@ -162,17 +163,39 @@ def user_embedding_matrix(
 
     People without a row are absent. Rows of different lengths (a corrupted store) raise FeatureStoreError.
     """
-    rows = UserEmbedding.objects.filter(model_version_id=model_version_id)
-    if user_ids is not None:
-        rows = rows.filter(user_id__in=sorted({int(user_id) for user_id in user_ids}))
     ids: list[int] = []
     raws: list[bytes] = []
-    rows = rows.order_by("user_id").values_list("user_id", "vector")
-    # Everyone: streamed through a server-side cursor. A given list (nearby, invitations) is bounded and on
-    # the request path: one plain round trip instead of a cursor's three.
-    for user_id, raw in rows.iterator(chunk_size=_EXPORT_BLOCK) if user_ids is None else rows:
+    if user_ids is None:
+        # Everyone: streamed through a server-side cursor.
+        rows = (
+            UserEmbedding.objects.filter(model_version_id=model_version_id)
+            .order_by("user_id")
+            .values_list("user_id", "vector")
+            .iterator(chunk_size=_EXPORT_BLOCK)
+        )
+    else:
+        # A given list (nearby, invitations) is bounded and on the request path: one plain round trip, and
+        # the ids as one array parameter, so the statement stays short and the driver caches its parsing
+        # (an IN list of 300 placeholders is re-parsed on every call).
+        table = connection.ops.quote_name(UserEmbedding._meta.db_table)
+        wanted = sorted({int(user_id) for user_id in user_ids})
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"SELECT user_id, vector FROM {table} WHERE model_version_id = %s AND user_id = ANY(%s) "  # noqa: S608
+                    "ORDER BY user_id",
+                    [model_version_id, wanted],
+                )
+                rows = cursor.fetchall()
+            else:
+                rows = list(
+                    UserEmbedding.objects.filter(model_version_id=model_version_id, user_id__in=wanted)
+                    .order_by("user_id")
+                    .values_list("user_id", "vector")
+                )
+    for user_id, raw in rows:
         ids.append(user_id)
-        raws.append(raw)
+        raws.append(bytes(raw))
     if not raws:
         return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
     width = len(raws[0])

@@ -8,6 +8,7 @@ per call), so everything here works on batches of people, never one query per pe
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -33,7 +34,8 @@ from matching.models import (
     UserEmbedding,
 )
 from matching.selectors import feature_group_dims, feature_matrix, user_embedding_matrix
-from ml.ralm import SeedSummary
+from ml.ralm import LookalikeModel, SeedSummary, UserRepresentationModel, load_model, save_model
+from ml.ralm.evaluation import EVALUATION_FEATURE_SCHEMA_VERSION
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -585,3 +587,64 @@ def seed_summary_get(*, model_version: ModelVersion, seed_user_ids: Sequence[int
     summary = model.lookalike.summarise_seeds(seeds)
     seed_cache.seed_summary_cache(key=key, summary=summary)
     return summary
+
+
+# Offline evaluations ----------------------------------------------------------------------------
+
+#: Registry names of offline evaluations start with this, so they never share a name with a served model.
+EVALUATION_NAME_PREFIX = "ralm-eval-"
+
+
+def ralm_evaluation_register(
+    *,
+    name: str,
+    version: str,
+    metrics: dict,
+    user_tower: UserRepresentationModel,
+    lookalike: LookalikeModel,
+    feature_signature: str,
+) -> ModelVersion:
+    """Record an offline evaluation (`manage.py evaluate_ralm`) in the model registry, with its models.
+
+    Its models read fields computed from a check-in file, not the app's feature schema, so the row carries
+    feature_schema_version EVALUATION_FEATURE_SCHEMA_VERSION (0; the app's versions start at 1): serving's
+    schema check (`serving.ralm_artefact_load`) refuses to activate or load it, as it would any model
+    trained on other features. The name must start with EVALUATION_NAME_PREFIX. The artefacts are written
+    under VICINO_MODEL_DIR/<name>/<version>/ with that version and signature in their headers, and read
+    back before the row is saved.
+    """
+    if not name.startswith(EVALUATION_NAME_PREFIX):
+        raise ValueError(f"evaluation names start with {EVALUATION_NAME_PREFIX!r}, got {name!r}")
+    artefact_path = f"{name}/{version}"
+    model_version = ModelVersion(
+        name=name,
+        version=version,
+        artefact_path=artefact_path,
+        metrics=metrics,
+        feature_schema_version=EVALUATION_FEATURE_SCHEMA_VERSION,
+    )
+    model_version.full_clean(validate_constraints=False)
+    if ModelVersion.objects.filter(name=name, version=version).exists():
+        raise ValueError(f"{name} {version} is already registered")
+    directory = serving.artefact_directory(artefact_path=artefact_path)
+    if directory.exists():
+        raise ValueError(f"{directory} already exists")
+    directory.mkdir(parents=True)
+    try:
+        for model, filename in ((user_tower, serving.USER_TOWER_FILE), (lookalike, serving.LOOKALIKE_FILE)):
+            save_model(
+                model,
+                directory / filename,
+                feature_schema_version=EVALUATION_FEATURE_SCHEMA_VERSION,
+                feature_schema_signature=feature_signature,
+            )
+            load_model(
+                directory / filename,
+                feature_schema_version=EVALUATION_FEATURE_SCHEMA_VERSION,
+                feature_schema_signature=feature_signature,
+            )
+        model_version.save()
+    except Exception:
+        shutil.rmtree(directory, ignore_errors=True)  # nothing registered: leave no orphan files
+        raise
+    return model_version

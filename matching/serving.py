@@ -196,6 +196,12 @@ def _active_pointer(*, name: str) -> dict | None:
     return pointer or None
 
 
+def active_version_pointer(*, name: str) -> dict | None:
+    """{"id", "version"} of the active version of any registered model `name`, or None; one cache GET on
+    the hot path (the same pointer ralm_active reads, so other model families switch just as hot)."""
+    return _active_pointer(name=name)
+
+
 def ralm_loaded(*, model_version: ModelVersion) -> LoadedRalm:
     """A version's models, loaded once per process (any status: evaluation may load a candidate)."""
     key = (model_version.name, model_version.version)

@@ -97,3 +97,8 @@ def embeddings_encode_all(model_version_id: int, chunk_size: int = services.EMBE
 def experiments_impressions_flush() -> int:
     """Move the experiments' impression counters from Redis into the database (beat, every minute)."""
     return experiment_services.experiment_impressions_flush()
+
+
+# Tasks of matching's sub-packages: imported here so that Celery's autodiscovery (which imports
+# `matching.tasks`) registers them. At the bottom: they import _RETRY from this module.
+from matching.campaigns import tasks as campaign_tasks  # noqa: E402,F401

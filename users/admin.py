@@ -12,6 +12,7 @@ from users.models import (
     Profile,
     Report,
     User,
+    UserTag,
     Visit,
 )
 
@@ -21,13 +22,18 @@ class ProfileInline(admin.StackedInline):
     can_delete = False
 
 
+class UserTagInline(admin.TabularInline):
+    model = UserTag
+    extra = 0
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "display_name", "email", "role", "is_staff", "date_joined")
     list_filter = ("role", "is_staff", "is_active")
     search_fields = ("username", "display_name", "email")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Vicino", {"fields": ("role", "display_name")}))
-    inlines = [ProfileInline]
+    inlines = [ProfileInline, UserTagInline]
 
 
 @admin.register(Location)

@@ -53,6 +53,7 @@ class ProfileSerializer(serializers.Serializer):
     hide_from_nearby = serializers.BooleanField()
     show_age_group = serializers.BooleanField()
     allow_invitations = serializers.BooleanField()
+    marketing_opt_out = serializers.BooleanField(help_text="Never in a marketing audience or export.")
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -217,6 +218,9 @@ class MeApi(APIView):
         hide_from_nearby = serializers.BooleanField(required=False)
         show_age_group = serializers.BooleanField(required=False)
         allow_invitations = serializers.BooleanField(required=False)
+        marketing_opt_out = serializers.BooleanField(
+            required=False, help_text="True: never in a marketing audience or export."
+        )
 
         class Meta:
             ref_name = "MeUpdateInput"

@@ -111,6 +111,11 @@ class Profile(models.Model):
     hide_from_nearby = models.BooleanField(default=False)
     show_age_group = models.BooleanField(default=True)
     allow_invitations = models.BooleanField(default=True)
+    #: The person asked not to be targeted by marketing: never a campaign member, never exported.
+    marketing_opt_out = models.BooleanField(default=False)
+    #: What the person has been worth to date, in the app's currency. Set by the business (billing, CRM),
+    #: never by the person; campaigns select seeds by it. The demo fills it from activity.
+    lifetime_value = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -136,10 +141,33 @@ class Profile(models.Model):
                 condition=Q(years_at_residence__isnull=True) | Q(years_at_residence__lte=120),
                 name="profile_years_at_residence_range",
             ),
+            models.CheckConstraint(
+                condition=Q(lifetime_value__gte=0), name="profile_lifetime_value_non_negative"
+            ),
         ]
+        indexes = [models.Index(fields=["lifetime_value"], name="profile_lifetime_value")]
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
+
+
+class UserTag(models.Model):
+    """A marketing label on a person ("vip", "beta-tester"), set by staff or imports, never by the person.
+
+    A row per (person, tag) rather than a JSON list on the profile: "everyone with tag X" is an indexed
+    lookup on every database, including the embedded SQLite, which cannot search inside JSON lists.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tags")
+    tag = models.SlugField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tag"], name="usertag_user_tag_unique")]
+        indexes = [models.Index(fields=["tag", "user"], name="usertag_tag_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.tag}"
 
 
 class Location(models.Model):

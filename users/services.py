@@ -156,7 +156,7 @@ TEXT_CHOICES: dict[str, list[str]] = {
     "occupation": Profile.Occupation.values,
     "marital_status": Profile.MaritalStatus.values,
 }
-BOOLEAN_FIELDS = ("hide_from_nearby", "show_age_group", "allow_invitations")
+BOOLEAN_FIELDS = ("hide_from_nearby", "show_age_group", "allow_invitations", "marketing_opt_out")
 PROFILE_FIELDS = frozenset(
     {
         "birth_year",

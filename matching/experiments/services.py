@@ -98,13 +98,13 @@ CONFIG_FIELDS: dict[str, dict[str, Any]] = {
         "radius_km": _radius,
         "candidate_cap": _candidate_cap,
     },
+    # Invitation suggestions blend similarity (w_s), acceptance (w_a) and distance (w_d) within radius_km;
+    # matching.invitations.ranking.invitation_ranking_config reads them.
     ExperimentSurface.INVITATIONS: {
         "w_d": _unit_weight,
         "w_s": _unit_weight,
         "w_a": _unit_weight,
-        "model_version": _model_version,
         "radius_km": _radius,
-        "candidate_cap": _candidate_cap,
     },
 }
 
@@ -120,8 +120,8 @@ def surface_defaults(*, surface: str) -> dict[str, Any]:
             "candidate_cap": settings.VICINO_NEARBY_CANDIDATE_CAP,
         }
     if surface == ExperimentSurface.INVITATIONS:
-        # The invitations service owns its own defaults; only the model choice is common.
-        return {"model_version": None}
+        # The invitations service owns its defaults (VICINO_INVITATION_*); variants override its keys.
+        return {}
     raise ValueError(f"unknown surface {surface!r}; choose from {', '.join(ExperimentSurface.values)}")
 
 

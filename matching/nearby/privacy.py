@@ -191,6 +191,20 @@ DISTANCE_BUCKETS: tuple[DistanceBucket, ...] = tuple(
 )
 
 
+#: The labels in bucket order (index = DistanceBucket.rank).
+DISTANCE_BUCKET_LABELS: tuple[str, ...] = tuple(bucket.label for bucket in DISTANCE_BUCKETS)
+
+
+def snapped_distance_rank_between(
+    latitude: float, longitude: float, other_latitude: float, other_longitude: float
+) -> int:
+    """The bucket rank (0 = < 1 km … 5 = 25+ km) between two exact positions, each snapped to its cell first:
+    the one grid every surface uses, so no two surfaces can be combined into a finer one."""
+    return snapped_distance_bucket(
+        snap_cell_at(latitude, longitude), snap_cell_at(other_latitude, other_longitude)
+    ).rank
+
+
 def distance_bucket(km: float) -> DistanceBucket:
     if not km >= 0:
         raise ValueError(f"a distance is ≥ 0 km, got {km}")

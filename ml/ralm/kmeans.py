@@ -65,7 +65,11 @@ def kmeans(
     if point_weights is None:
         point_weights = torch.ones(n, dtype=points.dtype)
     point_weights = point_weights.detach().to(points.dtype)
-    k = min(k, n, int(torch.unique(points, dim=0).shape[0]))
+    distinct = int(torch.unique(points, dim=0).shape[0])
+    if k >= n and distinct == n:
+        # Every point its own cluster: what Lloyd's iterations would end at, without running them.
+        return KMeansResult(points.clone(), point_weights.clone(), torch.arange(n))
+    k = min(k, n, distinct)
     generator = torch.Generator().manual_seed(seed)
 
     # k-means++: the first centre by weight, each next one with probability ∝ weight · D² to the nearest.

@@ -10,6 +10,7 @@ Celery wrappers turn it into a progress bar.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -118,7 +119,12 @@ def cluster_seed_sets(model: LookalikeModel, seeds: Tensor, seed_mask: Tensor, *
     assignment = torch.zeros(seed_mask.shape, dtype=torch.int64)
     for position in range(seeds.shape[0]):
         real = seed_mask[position]
-        if bool(real.any()):
+        count = int(real.sum())
+        if 0 < count <= model.config.k:
+            # No more seeds than centroids: each seed is its own cluster (duplicates too, which scores the
+            # same as one cluster of their summed weight), so skip k-means.
+            assignment[position, real] = torch.arange(count)
+        elif count:
             clusters = kmeans(
                 transformed[position][real],
                 model.config.k,
@@ -147,6 +153,27 @@ def lookalike_batch_scores(
     return scores
 
 
+@torch.no_grad()
+def calibrate_logit_bias(model: LookalikeModel, tasks: LookalikeTasks, assignment: Tensor) -> None:
+    """Start the logit bias where the mean predicted probability is the label rate.
+
+    The score is a mix of cosines, and the initial bias of 0 makes every prediction about
+    sigmoid(logit_scale · mean score), far above a label rate of, say, 1 in 6. The first updates then
+    mostly push every score down, and Adam moves the transform and attention as fast as the bias while
+    doing so, undoing whatever structure the embeddings had. Starting at the prior (the usual
+    initialisation of an output bias) leaves the gradients to the ranking.
+    """
+    rate = float(tasks.labels.to(torch.float32).mean())
+    if not 0.0 < rate < 1.0:
+        return
+    was_training = model.training
+    model.eval()
+    batches = torch.arange(tasks.labels.shape[0]).split(4096)
+    scores = torch.cat([lookalike_batch_scores(model, tasks, assignment, batch) for batch in batches])
+    model.logit_bias.fill_(math.log(rate / (1.0 - rate)) - float(model.logit_scale * scores.mean()))
+    model.train(was_training)
+
+
 def train_lookalike(
     model: LookalikeModel,
     tasks: LookalikeTasks,
@@ -157,7 +184,8 @@ def train_lookalike(
     """Stage 2: binary cross-entropy of sigmoid(logit_scale · score + bias) against the labels.
 
     The seeds are re-clustered at the start of every epoch because the shared transform, the space the
-    clusters live in, has moved since the last clustering.
+    clusters live in, has moved since the last clustering. The logit bias starts at the label prior
+    (`calibrate_logit_bias`).
     """
     losses: list[float] = []
     labels = tasks.labels.to(torch.float32)
@@ -169,6 +197,8 @@ def train_lookalike(
         )
         for epoch in range(config.epochs):
             assignment = cluster_seed_sets(model, tasks.seeds, tasks.seed_mask, seed=config.seed + epoch)
+            if epoch == 0:
+                calibrate_logit_bias(model, tasks, assignment)
             model.train()
 
             def batch_loss(batch: Tensor, assignment=assignment) -> Tensor:

@@ -63,6 +63,8 @@ class DINConfig:
     dice_epsilon: float = 1e-8
     dice_momentum: float = 0.1
     dropout: float = 0.0
+    #: standard deviation of the normal initialisation of every embedding; None = PyTorch's N(0, 1).
+    embedding_std: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,23 +119,40 @@ class Dice(nn.Module):
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if self.training:
-            flat = x.reshape(-1, self.num_features)
-            ones = flat.new_ones(flat.shape[0], 1)
-            weights = ones if mask is None else mask.reshape(-1, 1).to(flat.dtype)
-            count = weights.sum()
-            mean = (flat * weights).sum(0) / count.clamp_min(1.0)
-            var = (((flat - mean) ** 2) * weights).sum(0) / count.clamp_min(1.0)
-            real = int(count.item())
-            if real >= 2:
-                with torch.no_grad():
-                    self.running_mean.lerp_(mean.detach(), self.momentum)
-                    self.running_var.lerp_(var.detach() * real / (real - 1), self.momentum)
-                    self.num_batches_tracked += 1
+        flat = x.reshape(-1, self.num_features)
+        if mask is None and (not self.training or flat.shape[0] >= 2):
+            # Exactly BatchNorm1d(affine=False)'s arithmetic, so its fused kernel does the work: batch
+            # statistics (biased variance) in training, the running averages updated with the unbiased
+            # variance and `momentum`; the running averages alone in eval.
+            normalised = torch.nn.functional.batch_norm(
+                flat,
+                self.running_mean,
+                self.running_var,
+                training=self.training,
+                momentum=self.momentum,
+                eps=self.epsilon,
+            ).reshape(x.shape)
+            if self.training:
+                self.num_batches_tracked += 1
         else:
-            mean, var = self.running_mean, self.running_var
-        p = torch.sigmoid((x - mean) / torch.sqrt(var + self.epsilon))
-        return p * x + (1.0 - p) * self.alpha * x
+            if self.training:
+                weights = (
+                    flat.new_ones(flat.shape[0], 1) if mask is None else mask.reshape(-1, 1).to(flat.dtype)
+                )
+                real = int(weights.sum().item())
+                mean = (flat * weights).sum(0) / max(real, 1)
+                var = (((flat - mean) ** 2) * weights).sum(0) / max(real, 1)
+                if real >= 2:
+                    with torch.no_grad():
+                        self.running_mean.lerp_(mean.detach(), self.momentum)
+                        self.running_var.lerp_(var.detach() * real / (real - 1), self.momentum)
+                        self.num_batches_tracked += 1
+            else:
+                mean, var = self.running_mean, self.running_var
+            normalised = (x - mean) * torch.rsqrt(var + self.epsilon)
+        p = torch.sigmoid(normalised)
+        # p·x + (1 − p)·α·x, in fewer passes over x (this runs on every history position)
+        return x * (self.alpha + p * (1.0 - self.alpha))
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, epsilon={self.epsilon}, momentum={self.momentum}"
@@ -158,12 +177,15 @@ class ItemEmbedding(nn.Module):
     forward(ids: (…, F) int64) → (…, F·embedding_dim).
     """
 
-    def __init__(self, features: Sequence[SparseFeature], embedding_dim: int) -> None:
+    def __init__(
+        self, features: Sequence[SparseFeature], embedding_dim: int, init_std: float | None = None
+    ) -> None:
         super().__init__()
         self.features = tuple(features)
         # No padding_idx: padding is handled by masks, so a padded slot's content never matters (and the
         # tests fill padded slots with random ids to prove it).
         self.tables = nn.ModuleDict({f.name: nn.Embedding(f.vocab_size, embedding_dim) for f in features})
+        initialise_embeddings(self.tables, init_std)
         self.out_dim = len(self.features) * embedding_dim
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -176,21 +198,34 @@ class TargetAttention(nn.Module):
 
     forward(keys: (B, L, D), query: (B, D), mask: (B, L) bool) → (pooled (B, D), weights (B, L)).
 
-    Only the real positions go through the unit (`MLP` with a mask), so padded positions neither get a
-    weight (exactly 0) nor enter Dice's batch statistics. A row with no real position pools to zeros.
+    Only the real positions go through the unit, so padded positions neither get a weight (exactly 0)
+    nor enter Dice's batch statistics. A row with no real position pools to zeros.
+
+    The unit's first layer is a Linear on [h, t, h − t, h ⊙ t]; with its weight split into the four
+    blocks W = [W_h, W_t, W_d, W_p] that is h·(W_h + W_d)ᵀ + t·(W_t − W_d)ᵀ + (h ⊙ t)·W_pᵀ + b, the same
+    function, computed here without building the (positions, 4·D) input and with the target's part once
+    per sample instead of once per position.
     """
 
     def __init__(self, dim: int, hidden_dims: Sequence[int], activation: Callable[[int], nn.Module]) -> None:
         super().__init__()
+        self.dim = dim
         # BatchNorm is off: Dice normalises its own input, and PReLU-DIN uses none in the paper either.
         self.unit = MLP(
             4 * dim, (*hidden_dims, 1), batch_norm=False, activate_last=False, activation=activation
         )
 
     def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        query = query.unsqueeze(1).expand_as(keys)
-        features = torch.cat([keys, query, keys - query, keys * query], dim=-1)
-        weights = self.unit(features, mask).squeeze(-1) * mask.to(keys.dtype)
+        batch, length, dim = keys.shape
+        rows, positions = mask.nonzero(as_tuple=True)
+        weights = keys.new_zeros(batch, length)
+        if rows.numel() > 0:
+            first, rest = self.unit.layers[0], self.unit.layers[1:]
+            w_key, w_query, w_diff, w_prod = first.weight.split(dim, dim=1)
+            real = keys[rows, positions]  # (N, D) the real positions only
+            per_sample = query @ (w_query - w_diff).T + first.bias  # (B, h)
+            hidden = real @ (w_key + w_diff).T + (real * query[rows]) @ w_prod.T + per_sample[rows]
+            weights = weights.index_put((rows, positions), rest(hidden).squeeze(-1))
         pooled = torch.einsum("bl,bld->bd", weights, keys)
         return pooled, weights
 
@@ -232,11 +267,21 @@ def embed_user(
     return parts
 
 
+def initialise_embeddings(tables: nn.ModuleDict, std: float | None) -> None:
+    """N(0, std²) for every table (None keeps PyTorch's N(0, 1)). A small std starts rare ids near zero,
+    where a sum-pooled history of them adds little until training has moved them."""
+    if std is not None:
+        for table in tables.values():
+            nn.init.normal_(table.weight, 0.0, std)
+
+
 def user_tables(config: Any) -> nn.ModuleDict:
     """One embedding table per user feature; `config` is a DINConfig or an ETAConfig (same fields)."""
-    return nn.ModuleDict(
+    tables = nn.ModuleDict(
         {f.name: nn.Embedding(f.vocab_size, config.embedding_dim) for f in config.user_features}
     )
+    initialise_embeddings(tables, config.embedding_std)
+    return tables
 
 
 def output_head(in_dim: int, config: Any, activation: Callable[[int], nn.Module]) -> MLP:
@@ -268,7 +313,7 @@ class DIN(nn.Module):
             activation = activation_factory(
                 config.activation, epsilon=config.dice_epsilon, momentum=config.dice_momentum
             )
-            self.items = ItemEmbedding(config.item_features, config.embedding_dim)
+            self.items = ItemEmbedding(config.item_features, config.embedding_dim, config.embedding_std)
             self.user_tables = user_tables(config)
             self.attention = TargetAttention(self.items.out_dim, config.attention_dims, activation)
             in_dim = (

@@ -26,6 +26,7 @@ The short recent sequence always has its own DIN attention unit, separate from t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -84,12 +85,23 @@ def _bit_weights(device: torch.device | None = None) -> Tensor:
     return torch.tensor(weights, dtype=torch.int64, device=device)
 
 
+_BYTE_WEIGHTS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
+
+
 def pack_bits(bits: Tensor) -> Tensor:
     """(…, m) bool → (…, ⌈m/64⌉) int64; bit j of the signature is bit j % 64 of word j // 64.
 
-    The bits of a word are disjoint, so summing their values never overflows."""
+    The bits are packed eight to a byte (uint8, so a long history's bits never take 8 bytes each) and the
+    bytes reinterpreted as int64 words, which on a little-endian machine puts byte b's bits at 8b … 8b + 7
+    of its word. A big-endian machine takes the slower route of summing int64 bit values (the bits of a
+    word are disjoint, so that sum never overflows)."""
     m = bits.shape[-1]
     words = -(-m // WORD_BITS)
+    if sys.byteorder == "little":
+        padded = torch.nn.functional.pad(bits.to(torch.uint8), (0, words * WORD_BITS - m))
+        grouped = padded.reshape(*bits.shape[:-1], words * 8, 8) * _BYTE_WEIGHTS.to(bits.device)
+        packed = grouped.sum(-1, dtype=torch.uint8)
+        return packed.contiguous().view(torch.int64)
     padded = torch.nn.functional.pad(bits.to(torch.int64), (0, words * WORD_BITS - m))
     padded = padded.reshape(*bits.shape[:-1], words, WORD_BITS)
     return (padded * _bit_weights(bits.device)).sum(-1)
@@ -137,6 +149,8 @@ class ETAConfig:
     dice_epsilon: float = 1e-8
     dice_momentum: float = 0.1
     dropout: float = 0.0
+    #: standard deviation of the normal initialisation of every embedding; None = PyTorch's N(0, 1).
+    embedding_std: float | None = None
     long_mode: LongMode = "eta"
     hash_bits: int = 64
     top_k: int = 32
@@ -185,7 +199,7 @@ class ETA(nn.Module):
             activation = activation_factory(
                 config.activation, epsilon=config.dice_epsilon, momentum=config.dice_momentum
             )
-            self.items = ItemEmbedding(config.item_features, config.embedding_dim)
+            self.items = ItemEmbedding(config.item_features, config.embedding_dim, config.embedding_std)
             self.user_tables = user_tables(config)
             dim = self.items.out_dim
             self.short_attention = TargetAttention(dim, config.attention_dims, activation)
@@ -214,6 +228,14 @@ class ETA(nn.Module):
         """(…, F) int64 item features → (…, W) int64: what a serving cache stores per item."""
         with torch.no_grad():
             return self.signatures(self.items(items))
+
+    def history_signatures(self, history: Tensor, mask: Tensor) -> Tensor:
+        """(B, L, F) history, (B, L) mask → (B, L, W) signatures of the real positions (0 on padding,
+        which retrieval never takes anyway): hashing skips the padding of a batch's shorter histories."""
+        with torch.no_grad():
+            signatures = torch.zeros(*mask.shape, self.signature_words, dtype=torch.int64)
+            signatures[mask] = self.signatures(self.items(history[mask]))
+            return signatures
 
     def forward(
         self,
@@ -259,18 +281,16 @@ class ETA(nn.Module):
     ) -> Tensor:
         """(B, D) pooled long-term interest for the configured mode."""
         batch = target.shape[0]
-        keys = self.items(history)  # (B|1, L, D), embedded once even when shared
         mode = self.config.long_mode
-        if mode == "avg":
-            return masked_mean(keys, mask).expand(batch, -1)
-        if mode == "full":
+        if mode in ("avg", "full"):
+            keys = self.items(history)  # (B|1, L, D), embedded once even when shared
+            if mode == "avg":
+                return masked_mean(keys, mask).expand(batch, -1)
             return self.long_attention(keys.expand(batch, -1, -1), query, mask.expand(batch, -1))[0]
         if mode == "eta":
             if signatures is None:
-                signatures = self.signatures(keys)
-            cost = hamming_distance(
-                self.signatures(query), signatures
-            )  # (B, L), broadcast over a shared history
+                signatures = self.history_signatures(history, mask)
+            cost = hamming_distance(self.signatures(query), signatures)  # (B, L), broadcast if shared
         else:  # sim_hard: cost 0 for the target's category, 1 otherwise; the same category comes first
             column = self._category_index
             same = history[..., column] == target[:, column].unsqueeze(1)
@@ -278,7 +298,8 @@ class ETA(nn.Module):
             mask = mask & same
         cost = cost.expand(batch, -1)
         indices, taken = retrieve_top_k(cost, mask.expand(batch, -1), self.config.top_k)
+        # Only the k retrieved items are embedded with gradient: hashing the rest needs no backward pass.
         picked = torch.gather(
-            keys.expand(batch, -1, -1), 1, indices.unsqueeze(-1).expand(-1, -1, keys.shape[-1])
+            history.expand(batch, -1, -1), 1, indices.unsqueeze(-1).expand(-1, -1, history.shape[-1])
         )
-        return self.long_attention(picked, query, taken)[0]
+        return self.long_attention(self.items(picked), query, taken)[0]

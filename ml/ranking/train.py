@@ -146,14 +146,16 @@ def train_ranker(
     config: RankTrainConfig,
     *,
     frequencies: dict[str, Tensor] | None = None,
+    epoch_samples: Callable[[int], RankingSamples] | None = None,
     progress: Progress | None = None,
 ) -> list[float]:
     """Train DIN or ETA in place on `samples`; returns the mean (BCE + λ·MBA) loss of each epoch.
 
-    `frequencies` defaults to `ranking_frequencies(samples, model)`: pass the training samples only."""
+    `frequencies` defaults to `ranking_frequencies(samples, model)`: pass the training samples only.
+    `epoch_samples(epoch)`, when given, supplies each epoch's samples instead of `samples` (e.g. the same
+    positives with freshly drawn negatives), so negatives are not fixed once for the whole training."""
     if config.mba_lambda > 0 and frequencies is None:
         frequencies = ranking_frequencies(samples, model)
-    labels = samples.labels.to(torch.float32)
     losses: list[float] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -161,15 +163,17 @@ def train_ranker(
         optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         model.train()
         for epoch in range(config.epochs):
-            order = torch.randperm(len(samples), generator=generator)
+            current = samples if epoch_samples is None else epoch_samples(epoch)
+            labels = current.labels.to(torch.float32)
+            order = torch.randperm(len(current), generator=generator)
             total, count = 0.0, 0
             for rows in order.split(config.batch_size):
                 if rows.numel() < 2:  # Dice has no batch variance for one row; it waits for next epoch
                     continue
-                logits, target, short = _forward(model, samples, rows)
+                logits, target, short = _forward(model, current, rows)
                 loss = F.binary_cross_entropy_with_logits(logits, labels[rows])
                 if config.mba_lambda > 0:
-                    user = None if samples.user is None else samples.user[rows]
+                    user = None if current.user is None else current.user[rows]
                     penalty = model.mba_regularization(frequencies, target, short, None, user)
                     loss = loss + config.mba_lambda * penalty
                 optimiser.zero_grad()

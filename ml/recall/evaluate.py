@@ -2,7 +2,8 @@
 
 Every item of the corpus is scored for every test person by an exact inner-product search (FAISS
 IndexFlatIP; vectors L2-normalised first when the model scores by cosine, so inner product = cosine). The
-items the person interacted with in training are removed from their ranking, then for each K:
+items the person interacted with in training are removed from their ranking, ties count half (see
+`full_ranking_metrics`), then for each K:
 
     Hit@K    = 1 if any target is in the top K, else 0
     Recall@K = |targets ∩ top K| / |targets|
@@ -79,40 +80,57 @@ def full_ranking_metrics(
     *,
     ks: Sequence[int] = (10, 50, 100),
     normalise: bool,
+    depth: int | None = None,
 ) -> dict[str, float]:
     """Hit@K, Recall@K and NDCG@K (keys "hit@10", "recall@10", "ndcg@10", …) plus "users".
 
     user_vectors (m, d); item_vectors (n, d), row i = item i; targets[u] / seen[u]: item rows of person u
     (the test targets, and the training items removed from u's ranking). People without targets are
     skipped. Seen items are removed even when they are targets, so keep the two disjoint.
+
+    Ties count half, as in AUC: a target with g unseen items scoring strictly higher and e scoring the
+    same takes rank 1 + g + e/2 (other targets count among them), so a model that scores everything alike
+    gets no credit from the order the index happens to return equal scores in. The search is exhaustive
+    (depth = every item) unless `depth` caps it for a large corpus: a target outside the top `depth`
+    then counts as a miss, exact as long as depth ≥ max K + the longest seen list.
     """
     if len(targets) != user_vectors.shape[0] or len(seen) != user_vectors.shape[0]:
         raise ValueError("need one targets array and one seen array per user vector")
     ks = sorted(set(int(k) for k in ks))
     n_items = item_vectors.shape[0]
-    index = item_index(item_vectors, normalise=normalise)
+    items = normalise_rows(item_vectors) if normalise else np.ascontiguousarray(item_vectors, np.float32)
     queries = normalise_rows(user_vectors) if normalise else np.ascontiguousarray(user_vectors, np.float32)
-    longest_seen = max((len(s) for s in seen), default=0)
-    depth = min(n_items, ks[-1] + longest_seen)
-    _, ranked = index.search(queries, depth)
-    discounts = 1.0 / np.log2(np.arange(2, ks[-1] + 2))
+    index = faiss.IndexFlatIP(items.shape[1])
+    index.add(items)
+    depth = n_items if depth is None else min(n_items, depth)
+    scores, ranked = index.search(queries, depth)
     sums = {f"{name}@{k}": 0.0 for k in ks for name in ("hit", "recall", "ndcg")}
     users = 0
-    for row in range(user_vectors.shape[0]):
-        wanted = np.asarray(targets[row], dtype=np.int64)
+    for row in range(queries.shape[0]):
+        wanted = np.unique(np.asarray(targets[row], dtype=np.int64))
         if wanted.size == 0:
             continue
         users += 1
-        ranking = ranked[row]
-        ranking = ranking[(ranking >= 0) & ~np.isin(ranking, np.asarray(seen[row], dtype=np.int64))]
-        relevant = np.isin(ranking[: ks[-1]], wanted)
+        excluded = np.asarray(seen[row], dtype=np.int64)
+        keep = (ranked[row] >= 0) & ~np.isin(ranked[row], excluded)
+        candidates, candidate_scores = ranked[row][keep], scores[row][keep]  # unseen items, best first
+        ranks = np.full(wanted.size, np.inf)  # a target removed as seen, or beyond `depth`, is a miss
+        for position, target in enumerate(wanted):
+            found = np.flatnonzero(candidates == target)
+            if found.size == 0:
+                continue
+            # the target's score as the index computed it, so it compares equal to itself
+            score = candidate_scores[found[0]]
+            higher = np.count_nonzero(candidate_scores > score)
+            equal = np.count_nonzero(candidate_scores == score) - 1
+            ranks[position] = 1 + higher + equal / 2
+        ideal_discounts = 1.0 / np.log2(np.arange(2, ks[-1] + 2))
         for k in ks:
-            hits = relevant[:k]
-            found = int(hits.sum())
-            ideal = discounts[: min(wanted.size, k)].sum()
-            sums[f"hit@{k}"] += float(found > 0)
-            sums[f"recall@{k}"] += found / wanted.size
-            sums[f"ndcg@{k}"] += float(discounts[: hits.size][hits].sum() / ideal)
+            within = ranks <= k
+            sums[f"hit@{k}"] += float(within.any())
+            sums[f"recall@{k}"] += float(within.sum()) / wanted.size
+            gain = float((1.0 / np.log2(ranks[within] + 1)).sum())
+            sums[f"ndcg@{k}"] += gain / ideal_discounts[: min(wanted.size, k)].sum()
     result = {key: value / max(users, 1) for key, value in sums.items()}
     result["users"] = float(users)
     return result

@@ -290,9 +290,38 @@ def test_evaluator_on_a_hand_built_case():
     assert raw["hit@1"] == 1.0 and raw["ndcg@1"] == 1.0
 
 
+def test_evaluator_counts_ties_half_instead_of_trusting_the_index_order():
+    items = np.ones((10, 3))  # a degenerate model: every item scores the same
+    users = np.ones((2, 3))
+    metrics = full_ranking_metrics(
+        users,
+        items,
+        targets=[np.array([0]), np.array([9])],
+        seen=[np.array([5]), np.array([], dtype=np.int64)],
+        ks=(1, 5, 6),
+        normalise=True,
+    )
+    # person 0: 8 other unseen items tie with the target → rank 1 + 8/2 = 5; person 1: 1 + 9/2 = 5.5
+    assert metrics["hit@1"] == 0.0
+    assert metrics["hit@5"] == pytest.approx(0.5)
+    assert metrics["hit@6"] == 1.0
+    assert metrics["ndcg@6"] == pytest.approx((1 / math.log2(6) + 1 / math.log2(6.5)) / 2)
+
+
+def test_a_capped_search_depth_gives_the_same_metrics_when_deep_enough():
+    rng = np.random.default_rng(3)
+    users, items = rng.normal(size=(30, 4)), rng.normal(size=(300, 4))
+    seen = [rng.choice(300, size=10, replace=False) for _ in range(30)]
+    targets = [rng.choice(np.setdiff1d(np.arange(300), s), size=2, replace=False) for s in seen]
+    exhaustive = full_ranking_metrics(users, items, targets, seen, ks=(5, 20), normalise=True)
+    capped = full_ranking_metrics(users, items, targets, seen, ks=(5, 20), normalise=True, depth=30)
+    assert capped == pytest.approx(exhaustive)
+
+
 def test_evaluator_matches_a_brute_force_ranking():
     rng = np.random.default_rng(0)
-    users, items = rng.normal(size=(40, 6)), rng.normal(size=(200, 6))
+    users = rng.normal(size=(40, 6)).astype(np.float32)
+    items = rng.normal(size=(200, 6)).astype(np.float32)
     seen = [rng.choice(200, size=rng.integers(0, 30), replace=False) for _ in range(40)]
     targets = [rng.choice(np.setdiff1d(np.arange(200), s), size=1) for s in seen]
     metrics = full_ranking_metrics(users, items, targets, seen, ks=(10, 50), normalise=False)

@@ -85,6 +85,7 @@ def test_patch_updates_every_kind_of_profile_field(person_client, person):
         "hide_from_nearby": True,
         "show_age_group": False,
         "allow_invitations": False,
+        "marketing_opt_out": True,
     }
     response = _patch(person_client, body)
     assert response.status_code == 200, response.json()
@@ -94,7 +95,9 @@ def test_patch_updates_every_kind_of_profile_field(person_client, person):
     assert profile["interests"] == {"sports": 0.9, "coffee": 0.0}
     assert profile["skills"] == {"badminton": 3, "tennis": 5}
     assert profile["hide_from_nearby"] is True
+    assert profile["marketing_opt_out"] is True
     stored = _profile_snapshot(person)
+    assert stored["marketing_opt_out"] is True
     assert stored["birth_year"] == year - 30
     assert stored["education_level"] == 5
     assert stored["time_preferences"] == {"weekend": 1.0, "evening": 0.5}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import numpy as np
@@ -14,7 +15,7 @@ from django.utils import timezone
 from activities.models import Activity, Participation
 from users.demo import DEMO_PASSWORD, SYNTHETIC_SOURCE, SYNTHETIC_USERNAME_PREFIX, synthetic_city_dataset
 from users.importers import table_counts
-from users.models import Follow, Location, Place, Profile, User
+from users.models import Follow, Location, Place, Profile, User, UserTag
 from users.taxonomy import PLACE_TYPES
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +102,19 @@ def test_seed_demo_builds_logins_and_activities_at_real_venues():
     # Some friendships in the generated city are mutual, some follows one-way.
     pairs = set(Follow.objects.values_list("follower_id", "followee_id"))
     assert any((b, a) in pairs for a, b in pairs) and any((b, a) not in pairs for a, b in pairs)
+
+    # Lifetime values follow activity: 1.50 a check-in, 20.00 an activity taken part in; the top 5 % are vip.
+    participants = list(Participation.objects.values_list("user_id", flat=True))
+    for profile in Profile.objects.filter(user_id__in=participants[:5]).select_related("user"):
+        visits = profile.user.visits.count()
+        taking_part = Participation.objects.filter(user=profile.user).count()
+        assert profile.lifetime_value == Decimal("1.50") * visits + Decimal("20.00") * taking_part
+        assert profile.lifetime_value > 0
+    vips = set(UserTag.objects.filter(tag="vip").values_list("user_id", flat=True))
+    assert len(vips) == round(Profile.objects.count() * 0.05)
+    lowest_vip = min(Profile.objects.filter(user_id__in=vips).values_list("lifetime_value", flat=True))
+    assert not Profile.objects.exclude(user_id__in=vips).filter(lifetime_value__gt=lowest_vip).exists()
+    assert "tagged 'vip'" in output
 
 
 def test_seed_demo_twice_changes_nothing():

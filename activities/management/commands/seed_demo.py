@@ -4,23 +4,37 @@ The command lives in `activities`, not `users`, because it writes activities: `u
 `activities` in the import order. `users.demo` builds the city and the logins and plans the activities;
 this command writes them through the activity services, so demo data obeys the same rules as real data
 (only organisers create, the organiser is the first participant, capacity holds, joins are logged).
+It then gives everyone a lifetime value from their activity, and tags the most valuable "vip", so the
+campaigns have seeds to start from.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Count, DecimalField, ExpressionWrapper, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from activities.models import Activity, ActivityStatus
+from activities.models import Activity, ActivityStatus, Participation
 from activities.services import activity_create, activity_join, activity_update
 from config.api import ApplicationError
 from users.demo import DEMO_PASSWORD, DemoActivitySpec, demo_activity_specs, demo_city_seed
 from users.importers import ImportDataError, import_summary_table
 from users.management.commands.import_checkins import TqdmProgress
+from users.models import Profile, UserTag, Visit
+
+#: What the demo pretends a check-in and taking part in an activity are worth, in the app's currency.
+DEMO_VALUE_PER_VISIT = Decimal("1.50")
+DEMO_VALUE_PER_PARTICIPATION = Decimal("20.00")
+#: The demo tags this share of its most valuable people "vip".
+DEMO_VIP_SHARE = 0.05
+DEMO_VIP_TAG = "vip"
 
 
 def demo_activities_ensure(*, specs: Sequence[DemoActivitySpec]) -> list[Activity]:
@@ -56,6 +70,40 @@ def demo_activities_ensure(*, specs: Sequence[DemoActivitySpec]) -> list[Activit
             activity_join(activity_id=activity.pk, user=participant)
         activities.append(activity)
     return activities
+
+
+def _count_of(model, field: str) -> Subquery:
+    counted = (
+        model.objects.filter(**{field: OuterRef("user_id")}).values(field).annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+@transaction.atomic
+def demo_lifetime_values_fill() -> tuple[int, int]:
+    """Every profile's lifetime value from what the person did (check-ins and activities taken part in),
+    in one UPDATE, and the "vip" tag on the top DEMO_VIP_SHARE of them. Returns (profiles, vips).
+
+    A real deployment gets lifetime values from billing or a CRM; the demo has neither, so it reads them
+    off activity, which is what the value of a person tends to follow anyway. Reruns give the same values.
+    """
+    value = ExpressionWrapper(
+        _count_of(Visit, "user_id") * Value(DEMO_VALUE_PER_VISIT)
+        + _count_of(Participation, "user_id") * Value(DEMO_VALUE_PER_PARTICIPATION),
+        output_field=DecimalField(max_digits=12, decimal_places=2),
+    )
+    profiles = Profile.objects.update(lifetime_value=value)
+    vip_count = round(profiles * DEMO_VIP_SHARE)
+    vips = list(
+        Profile.objects.filter(lifetime_value__gt=0)
+        .order_by("-lifetime_value", "user_id")
+        .values_list("user_id", flat=True)[:vip_count]
+    )
+    UserTag.objects.filter(tag=DEMO_VIP_TAG).exclude(user_id__in=vips).delete()
+    UserTag.objects.bulk_create(
+        [UserTag(user_id=user_id, tag=DEMO_VIP_TAG) for user_id in vips], ignore_conflicts=True
+    )
+    return profiles, len(vips)
 
 
 class Command(BaseCommand):
@@ -103,6 +151,7 @@ class Command(BaseCommand):
                 place_source=summary.dataset.source,
             )
             activities = demo_activities_ensure(specs=specs)
+            valued, vips = demo_lifetime_values_fill()
         except (ImportDataError, LookupError) as exc:
             raise CommandError(str(exc)) from exc
         except ApplicationError as exc:
@@ -118,6 +167,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo city: {origin}")
         self.stdout.write(import_summary_table(result=summary.import_result))
         self.stdout.write(f"profiles filled: {summary.profiles_filled:,}")
+        self.stdout.write(
+            f"lifetime values from activity: {valued:,} profiles, {vips:,} tagged {DEMO_VIP_TAG!r}"
+        )
         self.stdout.write("activities (times in UTC):")
         for activity in activities:
             self.stdout.write(
