@@ -21,12 +21,17 @@ pytestmark = pytest.mark.django_db
 #: Pages anyone may open: the home page and the account pages (log in, sign up, password reset).
 PUBLIC_PAGES = {"home", "signup", "login", "logout", "password_reset", "password_reset_done",
                 "password_reset_confirm", "password_reset_complete"}  # fmt: skip
-ORGANISER_PAGES = {"organised-activities", "activity-create", "activity-edit", "venue-options"}
+ORGANISER_PAGES = {"organised-activities", "activity-create", "activity-edit", "venue-options",
+                   "activity-suggestions-page", "activity-invite-page",
+                   "activity-invitation-statuses-page"}  # fmt: skip
 MARKETER_PAGES = {"experiment-list-page", "experiment-create-page", "experiment-detail-page",
-                  "experiment-start-page", "experiment-stop-page"}  # fmt: skip
+                  "experiment-start-page", "experiment-stop-page", "campaign-list-page",
+                  "campaign-create-page", "campaign-detail-page", "campaign-progress-page",
+                  "campaign-build-page", "campaign-export-page"}  # fmt: skip
 #: Pages that show or act on other people: marketers see aggregates only (the API's IsPersonOrOrganiser).
 PEOPLE_PAGES = {"people-nearby", "person-wave-page", "person-like-page", "person-block-page",
-                "person-unblock-page", "person-report-page"}  # fmt: skip
+                "person-unblock-page", "person-report-page", "invitation-inbox", "invitation-accept-page",
+                "invitation-decline-page"}  # fmt: skip
 
 
 def _page_routes() -> list[tuple[str, str]]:
@@ -79,7 +84,7 @@ def test_marketer_pages_are_403_for_other_roles(factory, url, name):
 @pytest.mark.parametrize(("url", "name"), [r for r in _page_routes() if r[1] in PEOPLE_PAGES])
 def test_pages_about_other_people_are_403_for_marketers(url, name):
     client = _client_for(MarketerFactory())
-    method = "get" if name == "people-nearby" else "post"
+    method = "get" if name in {"people-nearby", "invitation-inbox"} else "post"
     response = getattr(client, method)(url)
     assert response.status_code == 403, (url, name)
     assert "This page is for people and organisers." in response.content.decode()
