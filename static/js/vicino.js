@@ -63,7 +63,7 @@
     refocusId = target && target.id && target.contains(document.activeElement) ? target.id : null;
   });
   var FOCUSABLE = "button, [role=alert], [role=status]";
-  document.addEventListener("htmx:afterSettle", function () {
+  function refocus() {
     if (!refocusId) { return; }
     var card = document.getElementById(refocusId);
     var action = card && (card.matches(FOCUSABLE) ? card : card.querySelector(FOCUSABLE));
@@ -74,5 +74,11 @@
       action.focus();
     }
     refocusId = null;
+  }
+  document.addEventListener("htmx:afterSettle", refocus);
+  // A swap that only removes its target settles no element in the page, so no afterSettle reaches here:
+  // refocus once the swap and its settle are surely over.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (refocusId && event.detail.shouldSwap) { setTimeout(refocus, htmx.config.defaultSettleDelay + 30); }
   });
 })();

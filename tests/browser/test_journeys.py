@@ -1,4 +1,4 @@
-"""End-to-end journeys in a real browser, on the demo city: what a person and an organiser do first.
+"""End-to-end journeys in a real browser, on the demo city: a person, an organiser and a marketer.
 
 Each journey saves screenshots at 1280 px and 375 px (var/test-artifacts/screenshots/), checks that
 nothing overflows a phone screen, and fails on any console error.
@@ -13,14 +13,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from activities.models import Activity, Participation
-from tests.browser.conftest import BrowserSession
+from activities.models import Activity, Invitation, Participation
+from matching.invitations.services import invitations_send
+from tests.browser.conftest import SCREENSHOTS, BrowserSession
 from tests.factories import ActivityFactory, LocationFactory, ParticipationFactory, PlaceFactory, UserFactory
 from users import geo
 from users.demo import DEMO_PASSWORD
-from users.models import Location, Place, User
+from users.models import Block, InteractionEvent, Location, Place, User
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -160,6 +162,65 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     joined_card.get_by_role("button", name="Leave").click()
     expect(page.locator(f"#{card_id}").get_by_role("button", name="Join")).to_be_visible()
     assert not Participation.objects.filter(activity=activity, user=rosa).exists()
+
+    # People nearby: ranked cards with a distance bucket and the reason; the map shows only Rosa.
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="People nearby").click()
+    expect(page.get_by_role("heading", name="People nearby")).to_be_visible()
+    people = page.locator("[data-person]")
+    expect(people.first).to_be_visible()
+    assert people.count() >= 3
+    expect(people.first.locator(".pill.distance")).to_have_text(re.compile(r"km"))
+    expect(page.locator("#people-map path.own-marker")).to_have_count(1)
+    # Nothing else is drawn: Rosa's own marker and the rings (the buckets' edges inside the radius, and it).
+    rings = page.locator("#people-results").get_attribute("data-rings-km").split(",")
+    assert rings == ["1", "2", "5"]
+    expect(page.locator("#people-map .leaflet-overlay-pane path")).to_have_count(1 + len(rings))
+    _assert_no_one_elses_position(page.content(), me=rosa)
+    session.snap("person-09-people-nearby")
+    page.screenshot(path=SCREENSHOTS / "readme-nearby.png")
+
+    # A wave: the button becomes a confirmation, in place.
+    first = people.first
+    waved_id = int(first.get_attribute("id").removeprefix("person-"))
+    first.get_by_role("button", name=re.compile("^Wave at ")).click()
+    expect(first.get_by_role("status")).to_contain_text("You waved at")
+    assert InteractionEvent.objects.filter(actor=rosa, target_id=waved_id, kind="wave").exists()
+
+    # A block: the card goes at once, and stays gone when the list loads again.
+    second = people.nth(1)
+    blocked_id = int(second.get_attribute("id").removeprefix("person-"))
+    before = people.count()
+    second.get_by_role("button", name=re.compile("^Block ")).click()
+    expect(page.locator(f"#person-{blocked_id}")).to_have_count(0)
+    expect(people).to_have_count(before - 1)
+    expect(page.locator("#people-status")).to_contain_text("You blocked")
+    expect(page.locator("#people-status")).to_be_focused()
+    assert Block.objects.filter(blocker=rosa, blocked_id=blocked_id).exists()
+    session.snap("person-10-blocked")
+    page.get_by_label("Distance").select_option("10")
+    expect(page.locator("#people-results")).to_contain_text("within 10 km")
+    expect(people.first).to_be_visible()
+    expect(page.locator(f"#person-{blocked_id}")).to_have_count(0)
+
+    # An organiser invites Rosa; she accepts from her inbox, and takes a place.
+    organiser = User.objects.get(username="demo_organiser")
+    invited_to = (
+        Activity.objects.filter(organiser=organiser, status="open", starts_at__gt=timezone.now())
+        .order_by("starts_at")
+        .first()
+    )
+    (outcome,) = invitations_send(activity_id=invited_to.pk, organiser=organiser, user_ids=[rosa.pk])
+    nav.get_by_role("link", name="Invitations").click()
+    invitation_card = page.locator(f"#invitation-{outcome.invitation.pk}")
+    expect(invitation_card).to_contain_text(invited_to.title)
+    expect(invitation_card).to_contain_text(f"{organiser.public_name} invited you")
+    session.snap("person-11-invitations")
+    invitation_card.get_by_role("button", name=re.compile("^Accept ")).click()
+    expect(invitation_card).to_contain_text("You're going")
+    assert Participation.objects.filter(activity=invited_to, user=rosa).exists()
+    assert Invitation.objects.get(pk=outcome.invitation.pk).status == "accepted"
+    session.snap("person-12-invitation-accepted")
     assert session.console_errors == []
 
 
