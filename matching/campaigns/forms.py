@@ -37,7 +37,7 @@ class CampaignForm(forms.Form):
         ],
         initial=SeedKind.LIFETIME_VALUE,
         widget=forms.RadioSelect,
-        label="Seeds: who the audience should look like",
+        label="Who the audience should look like",
     )
     min_lifetime_value = forms.DecimalField(
         required=False,
@@ -74,7 +74,7 @@ class CampaignForm(forms.Form):
         ],
         initial=SizeKind.TOP_N,
         widget=forms.RadioSelect,
-        label="Audience size",
+        label="How many",
     )
     size_value = forms.FloatField(
         label="N or %",

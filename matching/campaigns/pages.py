@@ -7,6 +7,8 @@ defines, uploads, builds (on the Celery workers) and exports, matching.campaigns
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -72,11 +74,15 @@ def _status_context(campaign: Campaign) -> dict:
     statistics = campaign.statistics or {}
     histogram = statistics.get("score_histogram") or {"edges": [], "counts": []}
     edges = histogram["edges"]
+    # Enough decimals that neighbouring bins read differently (scores can crowd near 1).
+    width = (edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    decimals = min(6, max(2, math.ceil(-math.log10(width)) + 1)) if width > 0 else 6
     chart = {
-        "labels": [f"{low:.2f}–{high:.2f}" for low, high in zip(edges, edges[1:], strict=False)],
+        # Each bar is labelled by where its bin starts (the table under the chart has both edges).
+        "labels": [f"{low:.{decimals}f}" for low in edges[:-1]],
         "counts": histogram["counts"],
         "label": "People in the audience",
-        "xTitle": "Look-alike score",
+        "xTitle": "Look-alike score (from)",
         "yTitle": "People",
     }
     bins = [
@@ -85,6 +91,7 @@ def _status_context(campaign: Campaign) -> dict:
     ]
     return {
         "campaign": campaign,
+        "decimals": decimals,
         "statistics": statistics,
         "histogram_chart": chart,
         "histogram_bins": bins,

@@ -285,7 +285,7 @@
       lngInput.value = fixed(point.lng);
       useInput.checked = true;
       status("Region centre at " + fixed(point.lat) + ", " + fixed(point.lng) + ", " + radiusInput.value + " km around.");
-      draw(false);
+      draw(true);
     });
     [latInput, lngInput, radiusInput, useInput].forEach(function (input) {
       input.addEventListener("change", function () { draw(input === radiusInput); });

@@ -6,9 +6,13 @@ nothing overflows a phone screen, and fails on any console error.
 
 from __future__ import annotations
 
+import csv
 import re
+import time
+import uuid
 from datetime import datetime, timedelta
 from io import StringIO
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,12 +21,19 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from activities.models import Activity, Invitation, Participation
+from activities.services import invitation_accept as accept_invitation
+from activities.services import invitation_decline as decline_invitation
+from config.celery import app as celery_app
+from matching.campaigns.models import Campaign, CampaignMember
+from matching.invitations import ranking
 from matching.invitations.services import invitations_send
 from tests.browser.conftest import SCREENSHOTS, BrowserSession
+from tests.celery_worker import worker_process
 from tests.factories import ActivityFactory, LocationFactory, ParticipationFactory, PlaceFactory, UserFactory
+from tests.matching.lookalike_people import active_ralm, model_dir_setup
 from users import geo
 from users.demo import DEMO_PASSWORD
-from users.models import Block, InteractionEvent, Location, Place, User
+from users.models import Block, InteractionEvent, Location, Place, Profile, User
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -323,3 +334,194 @@ def test_titles_and_venue_names_show_as_text_on_the_maps_never_as_html(session: 
     expect(page.locator(".leaflet-popup-content")).to_have_text(f"Doubles {payload}")
     assert page.evaluate("window.__injected === undefined")
     assert page.locator(".leaflet-popup img, .leaflet-tooltip img").count() == 0
+
+
+# With the look-alike model: the organiser's suggestions and the marketer's campaign ----------------------
+
+
+@pytest.fixture
+def model_dir(settings, tmp_path, monkeypatch):
+    yield model_dir_setup(settings, tmp_path, monkeypatch)
+    ranking.acceptance_scorers_clear()
+
+
+def _demo_city_with_a_model() -> None:
+    """The demo city, everyone's features, and a small RALM, active, with everyone encoded."""
+    _seed_demo_city()
+    call_command("compute_features", stdout=StringIO(), stderr=StringIO())
+    active_ralm()
+
+
+def _log_in(session: BrowserSession, username: str) -> None:
+    session.go("/accounts/login/")
+    session.page.get_by_label("Username").fill(username)
+    session.page.get_by_label("Password").fill(DEMO_PASSWORD)
+    session.page.get_by_role("button", name="Log in").click()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organiser_invites_three_suggested_people_and_sees_their_answers(
+    session: BrowserSession, model_dir
+):
+    _demo_city_with_a_model()
+    organiser = User.objects.get(username="demo_organiser")
+    page = session.page
+    _log_in(session, "demo_organiser")
+
+    # A new activity at a listed venue.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My activities").click()
+    page.get_by_role("link", name="New activity").click()
+    page.get_by_label("Title").fill("Saturday afternoon doubles")
+    page.get_by_label("Activity", exact=True).select_option("badminton")
+    today = datetime.now(NEW_YORK)
+    saturday = (today + timedelta(days=(5 - today.weekday()) % 7 or 7)).replace(
+        hour=15, minute=0, second=0, microsecond=0
+    )
+    page.get_by_label("Starts").fill(saturday.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Lasts").select_option("120")
+    page.get_by_label("Capacity").fill("8")
+    page.locator("path.venue-marker").first.click()
+    expect(page.locator("#venue-options input[name=place_id]:checked")).to_have_count(1)
+    page.get_by_role("button", name="Create activity").click()
+    item = page.locator(".organised-item", has_text="Saturday afternoon doubles")
+    expect(item).to_be_visible()
+    activity = Activity.objects.get(title="Saturday afternoon doubles", organiser=organiser)
+
+    # Suggestions: ranked, each with its scores and reasons.
+    item.get_by_role("link", name=re.compile("^Invite people")).click()
+    expect(page.get_by_role("heading", name="Invite people to “Saturday afternoon doubles”")).to_be_visible()
+    suggestions = page.locator("[data-suggestion]")
+    expect(suggestions.first).to_be_visible()
+    assert suggestions.count() >= 3
+    expect(suggestions.first.locator(".score")).to_have_text(re.compile(r"^\d+\.\d %$"))
+    expect(suggestions.first.locator(".components")).to_contain_text("Similarity")
+    expect(suggestions.first.locator(".reason").first).to_be_visible()
+    scores = [float(text.rstrip(" %")) for text in suggestions.locator(".score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True)
+    _assert_no_one_elses_position(page.content(), me=organiser)
+    expect(page.locator("#invitation-statuses")).to_contain_text("No invitations yet")
+    session.snap("organiser-04-suggestions")
+    page.screenshot(path=SCREENSHOTS / "readme-suggestions.png")
+
+    # Tick three and invite them, in place.
+    chosen = [int(suggestions.nth(i).get_attribute("data-suggestion")) for i in range(3)]
+    for user_id in chosen:
+        page.locator(f"label[for=invite-{user_id}]").click()
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("button", name="Invite the people ticked").click()
+    expect(page.locator("#suggestions-panel")).to_contain_text("Invited 3 people.")
+    expect(page.locator("#invitation-statuses [data-invitee]")).to_have_count(3)
+    expect(page.locator("[data-acceptance-rate]")).to_have_text("0.00 %")
+    expect(page.locator("#invitation-statuses")).to_contain_text("3 waiting")
+    for user_id in chosen:
+        expect(page.locator(f"[data-suggestion='{user_id}']")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True
+    invitations = Invitation.objects.filter(activity=activity)
+    assert sorted(invitations.values_list("invitee_id", flat=True)) == sorted(chosen)
+    assert all(invitation.status == "sent" and invitation.score is not None for invitation in invitations)
+    session.snap("organiser-05-invited")
+
+    # The invitees answer; the statuses and the acceptance rate follow.
+    accept_invitation(
+        invitation_id=invitations.get(invitee_id=chosen[0]).pk, user=User.objects.get(pk=chosen[0])
+    )
+    decline_invitation(
+        invitation_id=invitations.get(invitee_id=chosen[1]).pk, user=User.objects.get(pk=chosen[1])
+    )
+    page.reload()
+    expect(page.locator("[data-acceptance-rate]")).to_have_text("33.3 %")
+    statuses = page.locator("#invitation-statuses")
+    expect(statuses.locator(f"[data-invitee='{chosen[0]}'] .pill")).to_have_text("Accepted")
+    expect(statuses.locator(f"[data-invitee='{chosen[1]}'] .pill")).to_have_text("Declined")
+    expect(statuses.locator(f"[data-invitee='{chosen[2]}'] .pill")).to_have_text("Sent")
+    session.snap("organiser-06-statuses")
+    assert session.console_errors == []
+
+
+@pytest.fixture
+def worker_queue():
+    """A fresh queue that the live server's dispatches (on commit, in this process) are sent to."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    default = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    yield queue
+    celery_app.conf.task_default_queue = default
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
+    session: BrowserSession, model_dir, worker_queue, monkeypatch
+):
+    _demo_city_with_a_model()
+    monkeypatch.setenv("VICINO_CAMPAIGN_CHUNK_SIZE", "25")  # several parts, so the bar moves on the way
+    values = sorted(Profile.objects.values_list("lifetime_value", flat=True), reverse=True)
+    threshold = values[11]  # the dozen most valuable people are the seeds
+    page = session.page
+    _log_in(session, "demo_marketer")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="People nearby")).to_have_count(0)
+    nav.get_by_role("link", name="Campaigns").click()
+    expect(page.get_by_role("heading", name="No campaigns yet")).to_be_visible()
+    page.get_by_role("link", name="New campaign").click()
+
+    page.get_by_label("Name", exact=True).fill("Look-alikes of our best")
+    expect(page.get_by_label("People whose lifetime value is at least…")).to_be_checked()
+    expect(page.get_by_label("Tag", exact=True)).to_be_hidden()  # only the chosen seed kind's input
+    page.get_by_label("Lifetime value at least").fill(str(threshold))
+    page.locator("#region-map").scroll_into_view_if_needed()
+    page.get_by_label("Radius (km)").fill("12")
+    x, y = _empty_map_point(page, page.locator("#region-map").bounding_box())
+    page.mouse.click(x, y)
+    expect(page.get_by_label("Only people in a region")).to_be_checked()
+    expect(page.locator("path.region-circle")).to_have_count(1)
+    centre = (
+        float(page.get_by_label("Centre latitude").input_value()),
+        float(page.get_by_label("Centre longitude").input_value()),
+    )
+    page.get_by_label("The best N people").check()
+    page.get_by_label("N or %").fill("30")
+    expect(page.get_by_label("Leave the seeds themselves out of the audience")).to_be_checked()
+    session.snap("marketer-01-campaign-builder")
+
+    with worker_process(queue=worker_queue, concurrency=1):
+        page.get_by_role("button", name="Build the audience").click()
+        expect(page.get_by_role("heading", name="Look-alikes of our best")).to_be_visible()
+        campaign = Campaign.objects.get(name="Look-alikes of our best")
+        seen = []
+        deadline = time.monotonic() + 120
+        while "100 %" not in (text := page.locator("[data-percent]").inner_text()):
+            seen.append(int(text.rstrip(" %")))
+            assert time.monotonic() < deadline, f"the build is stuck at {text}"
+            page.wait_for_timeout(150)
+    assert seen == sorted(seen), seen  # the bar only moves forward
+    campaign.refresh_from_db()
+    assert campaign.status == "succeeded", campaign.error
+    assert (campaign.region_latitude, campaign.region_longitude) == pytest.approx(centre, abs=1e-6)
+    assert campaign.seed_count == Profile.objects.filter(lifetime_value__gte=threshold).count()
+    assert campaign.member_count == 30
+
+    expect(page.get_by_role("heading", name="Audience ready")).to_be_visible()
+    expect(page.locator("canvas[data-chart=histogram]")).to_be_visible()
+    bars = page.evaluate(
+        "Chart.getChart(document.querySelector('canvas[data-chart=histogram]')).data.datasets[0].data"
+    )
+    assert sum(bars) == 30
+    expect(page.locator("tr[data-group]")).to_have_count(6)
+    _assert_no_one_elses_position(page.content(), me=User.objects.get(username="demo_marketer"))
+    session.snap("marketer-02-campaign-results")
+    page.screenshot(path=SCREENSHOTS / "readme-campaign.png", full_page=True)
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = download_info.value
+    assert download.suggested_filename == f"campaign-{campaign.pk}-user_id.csv"
+    rows = list(csv.reader(Path(download.path()).read_text().splitlines()))
+    members = CampaignMember.objects.filter(campaign=campaign).order_by("rank")
+    assert rows[0] == ["rank", "score", "user_id"]
+    assert [(int(rank), int(user_id)) for rank, _score, user_id in rows[1:]] == list(
+        members.values_list("rank", "user_id")
+    )
+    assert [float(score) for _rank, score, _user in rows[1:]] == pytest.approx(
+        list(members.values_list("score", flat=True)), abs=1e-6
+    )
+    assert session.console_errors == []
