@@ -25,6 +25,7 @@ CONFIG_FIELDS: tuple[tuple[str, str, str], ...] = (
 class ExperimentForm(forms.Form):
     key = forms.CharField(
         max_length=64,
+        label="Experiment key",
         help_text="Lowercase letters, digits, '-' or '_', e.g. nearby-blend-2026.",
         widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
     )
@@ -44,7 +45,9 @@ class ExperimentForm(forms.Form):
 
 
 class VariantForm(forms.Form):
-    key = forms.CharField(max_length=32, widget=forms.TextInput(attrs={"autocapitalize": "none"}))
+    key = forms.CharField(
+        max_length=32, label="Variant key", widget=forms.TextInput(attrs={"autocapitalize": "none"})
+    )
     weight = forms.FloatField(
         help_text="Share of people, relative to the others.",
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),

@@ -25,11 +25,19 @@ from activities.services import invitation_accept as accept_invitation
 from activities.services import invitation_decline as decline_invitation
 from config.celery import app as celery_app
 from matching.campaigns.models import Campaign, CampaignMember
+from matching.experiments.models import Experiment, ExperimentExposure
 from matching.invitations import ranking
 from matching.invitations.services import invitations_send
 from tests.browser.conftest import SCREENSHOTS, BrowserSession
 from tests.celery_worker import worker_process
-from tests.factories import ActivityFactory, LocationFactory, ParticipationFactory, PlaceFactory, UserFactory
+from tests.factories import (
+    ActivityFactory,
+    LocationFactory,
+    MarketerFactory,
+    ParticipationFactory,
+    PlaceFactory,
+    UserFactory,
+)
 from tests.matching.lookalike_people import active_ralm, model_dir_setup
 from users import geo
 from users.demo import DEMO_PASSWORD
@@ -524,4 +532,57 @@ def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
     assert [float(score) for _rank, score, _user in rows[1:]] == pytest.approx(
         list(members.values_list("score", flat=True)), abs=1e-6
     )
+    assert session.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_creates_an_experiment_starts_it_and_reads_its_results_chart(session: BrowserSession):
+    marketer = MarketerFactory(username="mara")
+    page = session.page
+    session.go("/accounts/login/")
+    page.get_by_label("Username").fill("mara")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Experiments").click()
+    page.get_by_role("link", name="New experiment").click()
+
+    page.get_by_label("Experiment key").fill("nearby-blend")
+    page.get_by_label("Salt").fill("browser-salt")
+    page.get_by_role("button", name="Add a variant").click()  # a third row, from the template
+    expect(page.locator("[data-formset-row]")).to_have_count(3)
+    expect(page.locator("#id_variants-2-key")).to_be_focused()
+    page.locator("#id_variants-2-key").fill("alike")
+    page.locator("#id_variants-2-weight").fill("1")
+    page.locator("[data-formset-row]").nth(2).locator("summary").click()
+    page.locator("#id_variants-2-w_d").fill("0.3")
+    page.locator("#id_variants-2-w_s").fill("0.7")
+    page.locator("[data-formset-row]").nth(1).locator("summary").click()
+    page.locator("#id_variants-1-w_a").fill("0.5")  # not a nearby setting: refused at its field
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.locator("#id_variants-1-w_a_error")).to_contain_text("Not a nearby setting")
+    page.locator("#id_variants-1-w_a").fill("")
+    page.get_by_role("button", name="Save as draft").click()
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("heading", name=re.compile("^nearby-blend"))).to_contain_text("Running")
+    experiment = Experiment.objects.get(key="nearby-blend")
+    assert [variant["key"] for variant in experiment.variants] == ["control", "treatment", "alike"]
+    assert experiment.variants[2]["config"] == {"w_d": 0.3, "w_s": 0.7}
+
+    # People were exposed, some waved; the split is off (the SRM banner says so).
+    for variant, people, waved in (("control", 120, 12), ("treatment", 40, 10), ("alike", 40, 16)):
+        for index in range(people):
+            person = UserFactory()
+            ExperimentExposure.objects.create(experiment=experiment, user=person, variant=variant)
+            if index < waved:
+                InteractionEvent.objects.create(kind="wave", actor=person, target=marketer)
+    page.reload()
+    expect(page.get_by_role("alert")).to_contain_text("Sample ratio mismatch")
+    chart = page.evaluate(
+        "(() => { const c = Chart.getChart(document.querySelector('canvas[data-chart=rates]'));"
+        " return {rates: c.data.datasets[0].data, intervals: c.data.datasets[0].intervals}; })()"
+    )
+    assert chart["rates"] == pytest.approx([0.1, 0.25, 0.4])
+    for rate, (low, high) in zip(chart["rates"], chart["intervals"], strict=True):
+        assert low < rate < high
+    session.snap("marketer-03-experiment-results")
     assert session.console_errors == []

@@ -44,3 +44,10 @@ def pvalue(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+@register.filter
+def p_is(value: float | None) -> str:
+    """A p-value in a sentence: "p = 0.017", "p < 0.001"."""
+    text = pvalue(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
