@@ -78,21 +78,27 @@ def popcount64(words: Tensor) -> Tensor:
     return (x & 0x7F) + sign
 
 
-def _bit_weights(device: torch.device | None = None) -> Tensor:
-    """(64,) int64 with bit j's value; bit 63 is −2⁶³, its two's-complement value."""
-    weights = [1 << j for j in range(WORD_BITS - 1)] + [-(1 << (WORD_BITS - 1))]
-    return torch.tensor(weights, dtype=torch.int64, device=device)
+#: 2^j for the 16 bits of a chunk: a chunk's value (< 2^16) is exact in float32 (24-bit mantissa).
+_CHUNK_WEIGHTS = tuple(float(1 << j) for j in range(16))
 
 
 def pack_bits(bits: Tensor) -> Tensor:
     """(…, m) bool → (…, ⌈m/64⌉) int64; bit j of the signature is bit j % 64 of word j // 64.
 
-    The bits of a word are disjoint, so summing their values never overflows."""
+    Each word is assembled from four 16-bit chunks, each chunk's value computed by one float32 matmul
+    against (1, 2, …, 2^15) (exact: below 2^24) rather than 64 int64 multiplies per word: this runs over
+    every long-history item of every training row, so it dominated ETA's step. The top chunk's bit 15 is
+    the word's sign bit and is added as −2⁶³, its two's-complement value, so no step overflows.
+    """
     m = bits.shape[-1]
     words = -(-m // WORD_BITS)
-    padded = torch.nn.functional.pad(bits.to(torch.int64), (0, words * WORD_BITS - m))
-    padded = padded.reshape(*bits.shape[:-1], words, WORD_BITS)
-    return (padded * _bit_weights(bits.device)).sum(-1)
+    padded = torch.nn.functional.pad(bits.to(torch.float32), (0, words * WORD_BITS - m))
+    grouped = padded.reshape(*bits.shape[:-1], words * 4, 16)
+    weights = torch.tensor(_CHUNK_WEIGHTS, dtype=torch.float32, device=bits.device)
+    chunks = (grouped @ weights).to(torch.int64).reshape(*bits.shape[:-1], words, 4)
+    top = chunks[..., 3]
+    sign = torch.where(top >= 0x8000, -(1 << 63), 0)
+    return chunks[..., 0] | (chunks[..., 1] << 16) | (chunks[..., 2] << 32) | ((top & 0x7FFF) << 48) | sign
 
 
 def hamming_distance(query: Tensor, keys: Tensor) -> Tensor:
@@ -259,15 +265,19 @@ class ETA(nn.Module):
     ) -> Tensor:
         """(B, D) pooled long-term interest for the configured mode."""
         batch = target.shape[0]
-        keys = self.items(history)  # (B|1, L, D), embedded once even when shared
         mode = self.config.long_mode
         if mode == "avg":
-            return masked_mean(keys, mask).expand(batch, -1)
+            return masked_mean(self.items(history), mask).expand(batch, -1)
         if mode == "full":
-            return self.long_attention(keys.expand(batch, -1, -1), query, mask.expand(batch, -1))[0]
+            keys = self.items(history).expand(batch, -1, -1)  # (B|1, L, D), embedded once even when shared
+            return self.long_attention(keys, query, mask.expand(batch, -1))[0]
         if mode == "eta":
             if signatures is None:
-                signatures = self.signatures(keys)
+                # Hashing carries no gradient, so the whole long history is embedded without autograd:
+                # only the k retrieved items are embedded again below, with it. Same values, same
+                # gradients, but backward no longer touches all L positions of every row.
+                with torch.no_grad():
+                    signatures = self.signatures(self.items(history))
             cost = hamming_distance(
                 self.signatures(query), signatures
             )  # (B, L), broadcast over a shared history
@@ -279,6 +289,6 @@ class ETA(nn.Module):
         cost = cost.expand(batch, -1)
         indices, taken = retrieve_top_k(cost, mask.expand(batch, -1), self.config.top_k)
         picked = torch.gather(
-            keys.expand(batch, -1, -1), 1, indices.unsqueeze(-1).expand(-1, -1, keys.shape[-1])
-        )
-        return self.long_attention(picked, query, taken)[0]
+            history.expand(batch, -1, -1), 1, indices.unsqueeze(-1).expand(-1, -1, history.shape[-1])
+        )  # (B, k, F) ids of the retrieved items
+        return self.long_attention(self.items(picked), query, taken)[0]
