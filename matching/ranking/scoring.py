@@ -22,7 +22,7 @@ from matching.ranking.content import (
 )
 
 #: People (or candidates) per forward pass: bounds the memory of a (B, L, F) long-history batch.
-SCORING_BATCH = 256
+SCORING_BATCH = 64
 
 
 @torch.no_grad()
@@ -57,15 +57,19 @@ def ranker_probabilities_for_people(
     features = len(ITEM_FEATURES)
     target = torch.from_numpy(loaded.vocabulary.encode(candidate, ITEM_FEATURES))
     encoded = [loaded.vocabulary.encode(history, ITEM_FEATURES) for history in histories]
-    scores = []
+    # People of similar history length share a batch: each batch is padded to its longest history, and
+    # one person with a thousand check-ins would otherwise make everyone in theirs pay for it.
+    order = np.argsort([ids.shape[0] for ids in encoded], kind="stable")
+    scores = np.empty(len(encoded), dtype=np.float64)
     for start in range(0, len(encoded), SCORING_BATCH):
-        chunk = encoded[start : start + SCORING_BATCH]
+        rows = order[start : start + SCORING_BATCH]
+        chunk = [encoded[row] for row in rows]
         longest = max((ids.shape[0] for ids in chunk), default=0)
         long = torch.from_numpy(padded(chunk, width=min(loaded.long_length, longest), features=features))
         short = torch.from_numpy(padded(chunk, width=loaded.short_length, features=features))
         logits = loaded.model(target.expand(len(chunk), -1), short, long)
-        scores.append(torch.sigmoid(logits).to(torch.float64))
-    return torch.cat(scores).numpy()
+        scores[rows] = torch.sigmoid(logits).to(torch.float64).numpy()
+    return scores
 
 
 def home_area_id(loaded: LoadedRecall, history: RawItems) -> int:

@@ -167,10 +167,15 @@ def _share(values: np.ndarray, value) -> float:
 
 
 def reasons_for(
-    *, history: RawItems, item: RawItems, activity: Activity, distance_label: str | None = None
+    *,
+    history: RawItems,
+    item: RawItems,
+    activity: Activity,
+    distance_label: str | None = None,
+    ranked: bool = False,
 ) -> tuple[str, ...]:
     """Why this activity suits the person, from their own history (never other people) and the public
-    venue. `item` is the activity's one-row content."""
+    venue. `item` is the activity's one-row content; `ranked` says a model ordered it."""
     reasons = []
     enough = len(history) >= MIN_EVENTS
     place_id = int(item.place_ids[0])
@@ -191,7 +196,7 @@ def reasons_for(
     if distance_label is not None:
         reasons.append(f"{distance_label} from you")
     if not reasons:
-        reasons.append("Coming up soon")
+        reasons.append("Like places you go" if ranked and len(history) else "Coming up soon")
     return tuple(reasons[:MAX_REASONS])
 
 
@@ -259,6 +264,7 @@ def activities_for_you_list(*, user: User, limit: int) -> list[ActivityForYou]:
                     item=items.take(np.array([position])),
                     activity=activity,
                     distance_label=distances.get(activity.pk),
+                    ranked=ranked_by != "fallback",
                 ),
                 ranked_by=ranked_by,
             )

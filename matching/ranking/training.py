@@ -70,6 +70,11 @@ from ml.recall.train import SAMPLER_POWER
 
 Progress = Callable[[str, int, int, float], None]
 
+#: Where the app trains an architecture differently from its paper's recipe (ml.recall.default_recipe):
+#: DSSM's 4 uniform negatives lost to 10 popularity^0.75 negatives (logQ-corrected) on the NYC check-ins,
+#: Hit@50 0.38 → 0.40 on new places (docs/ranking.md).
+APP_RECIPES: dict[str, dict] = {"dssm": {"negatives": "popularity", "num_negatives": 10}}
+
 
 class TrainingDataError(ValueError):
     """Too little data to train or validate on."""
@@ -79,20 +84,20 @@ class TrainingDataError(ValueError):
 class RankerTrainingOptions:
     short_length: int = 20
     long_length: int = 1024
-    top_k: int = 32
+    top_k: int = 16
     hash_bits: int = 64
     embedding_dim: int = 8
     attention_dims: tuple[int, ...] = (64, 32)
     output_dims: tuple[int, ...] = (64, 32)
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 512
     learning_rate: float = 3e-3
     mba_lambda: float = 1e-5
     #: Batches drawn from windows of this many, sorted by history length (ml.ranking.train.batch_order).
     length_bucket_batches: int = 16
     negatives_per_positive: int = 2
-    max_train_positives: int = 24_000
-    max_val_positives: int = 6_000
+    max_train_positives: int = 12_000
+    max_val_positives: int = 3_000
     split_quantile: float = 0.8
     min_place_count: int = 2
     #: Also train DIN alone (short history only) on the same samples, as a comparison in the metrics.
@@ -102,9 +107,10 @@ class RankerTrainingOptions:
 
 @dataclass(frozen=True)
 class RecallTrainingOptions:
-    #: One of ml.recall.ARCHITECTURES, or "all": train each with its paper's recipe, keep the best.
-    architecture: str = "youtube_sbc"
-    #: Overrides of the architecture's default recipe (None: the recipe's).
+    #: One of ml.recall.ARCHITECTURES, or "all": train each (with APP_RECIPES or its paper's recipe) and
+    #: keep the best. DSSM is what evaluated best on the NYC check-ins (docs/ranking.md).
+    architecture: str = "dssm"
+    #: Overrides of the recipe, for every architecture trained (None: APP_RECIPES, else the paper's).
     mode: str | None = None
     negatives: str | None = None
     num_negatives: int | None = None
@@ -796,7 +802,7 @@ def recall_train(
             batch_size=options.batch_size,
             learning_rate=options.learning_rate,
             seed=options.seed,
-            **overrides,
+            **{**APP_RECIPES.get(architecture, {}), **overrides},
         )
         sampler = None
         if recipe.negatives != "in_batch":

@@ -422,3 +422,13 @@ def test_distance_buckets_match_the_privacy_rules():
     assert [distance_bucket(km) for km in (0.0, 0.99, 1.0, 4.9, 9.99, 24.0, 25.0, 300.0, None)] == [
         0, 0, 1, 2, 3, 4, 5, 5, 6,
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_endpoint_is_documented_in_the_openapi_schema(api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/api/activities/for-you/"]["get"]
+    assert operation["operationId"] == "activities_for_you"
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 50)
+    assert {"200", "400", "401"} <= set(operation["responses"])
