@@ -370,8 +370,10 @@ def test_a_bad_limit_is_a_400_naming_limit(person_client, limit):
 
 @pytest.mark.django_db
 def test_the_api_lists_suggestions_with_reasons_and_no_one_elses_location(
-    candidates, django_assert_num_queries
+    candidates, django_assert_num_queries, monkeypatch
 ):
+    # The active-version answers stay cached for the whole test, however slow the host.
+    monkeypatch.setattr(serving, "ACTIVE_VERSION_TTL_SECONDS", 3600)
     client = _client(candidates["person"])
     client.get(FOR_YOU)  # warms the cached "no active model" answers
     # candidates, the person's check-ins, their participations, their location, the activities shown
@@ -391,8 +393,9 @@ def test_the_api_lists_suggestions_with_reasons_and_no_one_elses_location(
 
 @pytest.mark.django_db
 def test_the_query_count_does_not_grow_with_the_candidates_when_models_rank(
-    candidates, django_assert_num_queries
+    candidates, django_assert_num_queries, monkeypatch
 ):
+    monkeypatch.setattr(serving, "ACTIVE_VERSION_TTL_SECONDS", 3600)  # cached for the whole test
     near = candidates["near"]
     tiny_ranker_register(
         version="v1", vocabulary=tiny_vocabulary(place_ids=[near.pk], areas=[near.geohash[:5]])
