@@ -321,7 +321,9 @@ VICINO_INVITATIONS_PER_DAY = int(os.environ.get("VICINO_INVITATIONS_PER_DAY", "1
 VICINO_INVITATION_WEIGHTS = {"similarity": 0.4, "acceptance": 0.3, "distance": 0.3}
 #: "module.path:callable" that turns the active "acceptance" ModelVersion (DIN/ETA) into a scorer
 #: (matching.invitations.ranking.AcceptanceScorer). Empty: suggestions carry no acceptance probability.
-VICINO_ACCEPTANCE_SCORER = os.environ.get("VICINO_ACCEPTANCE_SCORER", "")
+VICINO_ACCEPTANCE_SCORER = os.environ.get(
+    "VICINO_ACCEPTANCE_SCORER", "matching.ranking.selectors:ranker_acceptance_scorer"
+)
 
 # Look-alike campaigns ----------------------------------------------------------------------------
 #: Eligible people scored per Celery task of a campaign build.

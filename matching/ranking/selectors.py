@@ -296,3 +296,19 @@ def acceptance_probabilities(*, activity: Activity, user_ids: Sequence[int]) -> 
     )  # fmt: skip
     probabilities = ranker_probabilities_for_people(ranker, histories=histories, candidate=candidate)
     return {user_id: float(p) for user_id, p in zip(ids, probabilities, strict=True)}
+
+
+@dataclass(frozen=True)
+class RankerAcceptanceScorer:
+    """The invitation suggestions' acceptance component (matching.invitations.ranking.AcceptanceScorer):
+    the active ranker's acceptance_probabilities."""
+
+    version: str
+
+    def __call__(self, *, activity: Activity, user_ids: Sequence[int], now) -> dict[int, float]:
+        return acceptance_probabilities(activity=activity, user_ids=user_ids)
+
+
+def ranker_acceptance_scorer(*, model_version) -> RankerAcceptanceScorer:
+    """settings.VICINO_ACCEPTANCE_SCORER's default: loaded once per active ranker version and process."""
+    return RankerAcceptanceScorer(version=model_version.version)
