@@ -17,11 +17,18 @@ from django.views.decorators.http import require_GET, require_POST
 from activities import services
 from activities.forms import ActivityForm, NearbyActivitiesFilterForm, VenueSearchForm
 from activities.models import Activity
-from activities.selectors import activity_get, activity_list, activity_list_organised
+from activities.selectors import (
+    activity_get,
+    activity_list,
+    activity_list_organised,
+    invitation_get,
+    invitation_inbox_list,
+)
 from config.api import ApplicationError
 from config.forms import form_add_application_error
 from config.pages import page
 from users.models import Place, Role
+from users.pages import PEOPLE_ROLES
 from users.selectors import me_get, venue_get, venue_list_near
 
 #: The most activities one page of "near me" shows (soonest first).
@@ -103,6 +110,57 @@ def activity_join(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def activity_leave(request: HttpRequest, pk: int) -> HttpResponse:
     return _participation_change(request, pk, join=False)
+
+
+# Invitations: the invitee's inbox ----------------------------------------------------------------------
+
+#: The inbox's tabs: what needs an answer first, then the rest.
+INBOX_FILTERS = {"open": "sent", "all": None}
+
+
+@page(roles=PEOPLE_ROLES)
+@require_GET
+def invitation_inbox(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "open")
+    show = show if show in INBOX_FILTERS else "open"
+    invitations = list(invitation_inbox_list(invitee=request.user, status=INBOX_FILTERS[show]))
+    return render(request, "activities/invitations.html", {"invitations": invitations, "show": show})
+
+
+def _invitation_answer(request: HttpRequest, pk: int, *, accept: bool) -> HttpResponse:
+    error, status = None, 200
+    try:
+        if accept:
+            _invitation, changed = services.invitation_accept(invitation_id=pk, user=request.user)
+            notice = "You're in! See you there." if changed else "You had already accepted."
+        else:
+            _invitation, changed = services.invitation_decline(invitation_id=pk, user=request.user)
+            notice = "You declined. The organiser is told, without a reason." if changed else "Declined."
+    except ApplicationError as exc:
+        if exc.status_code == 404:
+            raise Http404(exc.message) from exc
+        error, status = exc.message, (409 if exc.status_code == 409 else 400)
+    if request.htmx:
+        invitation = invitation_get(invitation_id=pk, invitee=request.user)
+        context = {"invitation": invitation, "error": error, "notice": None if error else notice}
+        return render(request, "activities/_invitation_card.html", context, status=status)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("invitation-inbox")
+
+
+@page(roles=PEOPLE_ROLES)
+@require_POST
+def invitation_accept(request: HttpRequest, pk: int) -> HttpResponse:
+    return _invitation_answer(request, pk, accept=True)
+
+
+@page(roles=PEOPLE_ROLES)
+@require_POST
+def invitation_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    return _invitation_answer(request, pk, accept=False)
 
 
 # Organisers -----------------------------------------------------------------------------------------

@@ -20,9 +20,13 @@ class NavItem:
 
 
 MAIN_NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("people-nearby", "People nearby"),
     NavItem("activities-near", "Activities near me"),
+    NavItem("invitation-inbox", "Invitations"),
     NavItem("organised-activities", "My activities"),
     NavItem("location", "My location"),
+    NavItem("campaign-list-page", "Campaigns"),
+    NavItem("experiment-list-page", "Experiments"),
     NavItem("profile", "Profile"),
 )
 

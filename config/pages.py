@@ -49,8 +49,8 @@ def page(*, roles: Iterable[str] = ALL_ROLES) -> Callable:
 
 
 def _role_names(roles: frozenset[str]) -> str:
-    labels = [Role(role).label.lower() + "s" for role in Role.values if role in roles]
-    return " and ".join(labels)
+    labels = ["people" if role == Role.PERSON else Role(role).label.lower() + "s" for role in Role.values]
+    return " and ".join(label for role, label in zip(Role.values, labels, strict=True) if role in roles)
 
 
 # Rate limits --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("users.page_urls")),
     path("", include("activities.page_urls")),
+    path("", include("matching.page_urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
 ]

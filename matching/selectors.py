@@ -151,6 +151,11 @@ def model_version_get(*, name: str, version: str) -> ModelVersion:
     return ModelVersion.objects.get(name=name, version=version)
 
 
+def model_version_list(*, name: str) -> list[ModelVersion]:
+    """Every registered version of model `name`, newest first."""
+    return list(ModelVersion.objects.filter(name=name).order_by("-created_at", "-pk"))
+
+
 def user_embedding_matrix(
     *, model_version_id: int, user_ids: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import timezone
 
 from users import services, taxonomy
-from users.models import Profile, Role
+from users.models import Profile, Report, Role
 from users.selectors import username_canonical
 
 # Accounts -----------------------------------------------------------------------------------------
@@ -315,3 +315,25 @@ class LocationForm(forms.Form):
         error_messages={"required": "Drop a pin on the map, use your device's location, or type one."},
     )
     accuracy_m = forms.FloatField(min_value=0, max_value=1_000_000, required=False, widget=forms.HiddenInput)
+
+
+# People and people --------------------------------------------------------------------------------
+
+
+class ReportForm(forms.Form):
+    """Why someone is reported. users.services.report_create checks the same and also blocks them."""
+
+    reason = forms.ChoiceField(
+        choices=Report.Reason.choices, widget=forms.RadioSelect, label="What is wrong?"
+    )
+    details = forms.CharField(
+        max_length=1000,
+        required=False,
+        label="Anything the moderators should know",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, person_id: int, **kwargs):
+        # Each card has its own form: ids must differ between cards on one page.
+        kwargs.setdefault("auto_id", f"report-{person_id}-%s")
+        super().__init__(*args, **kwargs)

@@ -11,13 +11,17 @@ from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_htmx.http import reswap, retarget
 
 from config.api import ApplicationError
 from config.forms import form_add_application_error
 from config.pages import page, rate_limited, throttle_refusal
 from users import services
-from users.forms import PROFILE_SECTIONS, LocationForm, LoginForm, SignupForm
-from users.selectors import me_get
+from users.forms import PROFILE_SECTIONS, LocationForm, LoginForm, ReportForm, SignupForm
+from users.models import Role
+from users.selectors import me_get, person_public_name
 
 #: Onboarding walks the profile's parts, then asks where the person is.
 ONBOARDING_STEPS: tuple[str, ...] = (*PROFILE_SECTIONS, "location")
@@ -168,3 +172,129 @@ def _location(request: HttpRequest, *, onboarding: bool) -> HttpResponse:
     if onboarding:
         context |= _onboarding_context("location")
     return render(request, "users/location.html", context)
+
+
+# People and people: the buttons on a nearby card ----------------------------------------------------
+#
+# Each answers an HTMX request with the piece of the card it changes, and a plain form post with a
+# redirect back to the page it came from. A person who is gone, or blocked either way, answers 404 like
+# the API, so nobody can probe who blocked them; any other refusal is shown where the button was.
+
+#: Who may act on other people: the same roles as the API's person actions (marketers see aggregates only).
+PEOPLE_ROLES = (Role.PERSON, Role.ORGANISER)
+GESTURE_DONE = {"wave": "You waved at {name}.", "like": "You like {name}."}
+
+
+def _back_to(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("people-nearby")
+
+
+def _refused(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    if exc.status_code == 404:
+        raise Http404(exc.message) from exc
+    if request.htmx:
+        return render(request, "users/_action_refused.html", {"error": exc.message}, status=400)
+    messages.error(request, exc.message)
+    return _back_to(request)
+
+
+def _gesture(request: HttpRequest, person_id: int, *, kind: str) -> HttpResponse:
+    try:
+        event = services.person_gesture_send(
+            actor=request.user, target_id=person_id, kind=kind, metadata={"surface": "nearby_page"}
+        )
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    notice = GESTURE_DONE[kind].format(name=event.target.public_name)
+    if request.htmx:
+        context = {"kind": kind, "notice": notice, "person_id": person_id}
+        return render(request, "users/_gesture_done.html", context)
+    messages.success(request, notice)
+    return _back_to(request)
+
+
+@page(roles=PEOPLE_ROLES)
+@rate_limited("interactions")
+@require_POST
+def person_wave(request: HttpRequest, person_id: int) -> HttpResponse:
+    return _gesture(request, person_id, kind="wave")
+
+
+@page(roles=PEOPLE_ROLES)
+@rate_limited("interactions")
+@require_POST
+def person_like(request: HttpRequest, person_id: int) -> HttpResponse:
+    return _gesture(request, person_id, kind="like")
+
+
+def _card_removed(request: HttpRequest, *, person_id: int, notice: str, undo: bool) -> HttpResponse:
+    """The person's card goes (an empty swap), and the page's status line says why."""
+    response = render(
+        request, "users/_person_gone.html", {"notice": notice, "person_id": person_id, "undo": undo}
+    )
+    return reswap(retarget(response, f"#person-{person_id}"), "outerHTML")
+
+
+@page(roles=PEOPLE_ROLES)
+@rate_limited("interactions")
+@require_POST
+def person_block(request: HttpRequest, person_id: int) -> HttpResponse:
+    try:
+        services.block_create(actor=request.user, target_id=person_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    notice = f"You blocked {person_public_name(user_id=person_id)}. Neither of you will see the other now."
+    if request.htmx:
+        return _card_removed(request, person_id=person_id, notice=notice, undo=True)
+    messages.success(request, notice)
+    return _back_to(request)
+
+
+@page(roles=PEOPLE_ROLES)
+@rate_limited("interactions")
+@require_POST
+def person_unblock(request: HttpRequest, person_id: int) -> HttpResponse:
+    try:
+        services.block_delete(actor=request.user, target_id=person_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    notice = "Block lifted. They show up again the next time the list loads."
+    if request.htmx:
+        return render(request, "users/_people_status.html", {"notice": notice})
+    messages.success(request, notice)
+    return _back_to(request)
+
+
+@page(roles=PEOPLE_ROLES)
+@rate_limited("interactions")
+@require_POST
+def person_report(request: HttpRequest, person_id: int) -> HttpResponse:
+    form = ReportForm(request.POST, person_id=person_id)
+    if form.is_valid():
+        try:
+            services.report_create(
+                actor=request.user,
+                target_id=person_id,
+                reason=form.cleaned_data["reason"],
+                details=form.cleaned_data["details"],
+            )
+        except ApplicationError as exc:
+            if exc.status_code == 404:
+                raise Http404(exc.message) from exc
+            form_add_application_error(form, exc)
+        else:
+            name = person_public_name(user_id=person_id)
+            notice = f"Thank you: a moderator will look at your report. You won't see {name} again."
+            if request.htmx:
+                return _card_removed(request, person_id=person_id, notice=notice, undo=False)
+            messages.success(request, notice)
+            return _back_to(request)
+    if request.htmx:
+        # Only the form comes back, with the reason at its field (no name: the target is not checked yet).
+        context = {"form": form, "person_id": person_id, "next": request.POST.get("next", "")}
+        return render(request, "users/_report_form.html", context, status=400)
+    messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    return _back_to(request)

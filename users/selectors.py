@@ -50,6 +50,12 @@ def me_get(*, user: User) -> Me:
     return Me(user=fresh, profile=profile, location=location)
 
 
+def person_public_name(*, user_id: int) -> str:
+    """The name others see for a person (display name, else username); "" for nobody."""
+    row = User.objects.filter(pk=user_id).values_list("display_name", "username").first()
+    return (row[0] or row[1]) if row else ""
+
+
 def username_canonical(*, username: str) -> str | None:
     """The stored spelling of a case-insensitively matching username (an exact match wins)."""
     return (

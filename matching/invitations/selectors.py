@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
-from activities.models import Activity, ActivityStatus, Invitation, Participation
+from activities.models import Activity, ActivityStatus, Invitation, InvitationStatus, Participation
 from activities.selectors import distance_km_expression
 from config.api import ApplicationError
 from matching.invitations.ranking import (
@@ -319,3 +319,59 @@ def invitation_suggestions_list(
             )
         )
     return InvitationSuggestions(activity=activity, scoring=scoring, results=results)
+
+
+# What became of the invitations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivityInvitations:
+    activity: Activity
+    #: Newest first, each with `effective_status` ("expired" for a "sent" one whose activity started) and
+    #: the invitee (names only are shown).
+    invitations: list[Invitation]
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return len(self.invitations)
+
+    @property
+    def answered(self) -> int:
+        return self.counts.get("accepted", 0) + self.counts.get("declined", 0)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted / invited (None before anyone is invited)."""
+        return self.counts.get("accepted", 0) / self.total if self.total else None
+
+
+def activity_invitations_list(*, activity_id: int, organiser: User) -> ActivityInvitations:
+    """Everyone the organiser invited to their activity, with each answer, in two queries. Only the
+    activity's organiser may read them (404 for an unknown activity, 403 for someone else's), whatever its
+    status: the answers stay readable after it started."""
+    activity = Activity.objects.filter(pk=activity_id).select_related("place").first()
+    if activity is None:
+        raise ApplicationError("No such activity.", code="not_found", status_code=404)
+    if activity.organiser_id != organiser.pk:
+        raise _forbidden("Only this activity's organiser can see its invitations.")
+    invitations = list(
+        Invitation.objects.filter(activity=activity)
+        .select_related("invitee")
+        .annotate(
+            effective_status=Case(
+                When(
+                    status=InvitationStatus.SENT,
+                    activity__starts_at__lte=timezone.now(),
+                    then=Value("expired"),
+                ),
+                default=F("status"),
+                output_field=CharField(),
+            )
+        )
+        .order_by("-created_at", "-pk")
+    )
+    counts = {status: 0 for status in InvitationStatus.values}
+    for invitation in invitations:
+        counts[invitation.effective_status] += 1
+    return ActivityInvitations(activity=activity, invitations=invitations, counts=counts)

@@ -1,8 +1,11 @@
 /* Vicino's maps (Leaflet). Each map element says what it shows with data-map:
  *   own-location  your own pin and the distance rings others see you in (never anyone else)
+ *   own-area      display only: your own position and the rings of the people list's radius and buckets;
+ *                 the people listed are never drawn (the page has no position of theirs to draw)
  *   activities    your own position, a ring for the chosen distance, and the listed activities' venues
  *   venue         one activity's venue
  *   venue-picker  an organiser picks a listed venue or a spot
+ *   region-picker a marketer taps a campaign region's centre; the circle follows the radius field
  * Tiles come from the configured tile URL; when they cannot load, the markers and rings still work.
  */
 (function () {
@@ -102,6 +105,29 @@
         }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
       });
     }
+  }
+
+  // --- people near me: only your own position and rings ----------------------------------------
+  function ownAreaMap(el) {
+    var own = elementCenter(el);
+    var map = baseMap(el, own, 12);
+    var layer = L.layerGroup().addTo(map);
+    var drawn = null;
+    function draw() {
+      var results = document.querySelector(el.dataset.results);
+      var rings = results ? results.dataset.ringsKm || "" : "";
+      if (rings === drawn) { return; }  // a wave or a block leaves the rings, and the person's zoom, alone
+      drawn = rings;
+      layer.clearLayers();
+      var widest = null;
+      rings.split(",").map(Number).filter(Boolean).forEach(function (km) {
+        widest = L.circle(own, Object.assign({ radius: km * 1000 }, RING)).addTo(layer);
+      });
+      L.circleMarker(own, OWN).bindTooltip("You").addTo(layer);
+      if (widest) { map.fitBounds(widest.getBounds(), { padding: [8, 8] }); }
+    }
+    draw();
+    document.body.addEventListener("htmx:afterSettle", draw);
   }
 
   // --- activities near me --------------------------------------------------------------------------
@@ -230,11 +256,50 @@
     drawCustom();
   }
 
+  // --- a campaign's region: a centre and a radius -------------------------------------------------
+  function regionPickerMap(el) {
+    var form = el.closest("form");
+    var latInput = form.querySelector("[name=region_latitude]");
+    var lngInput = form.querySelector("[name=region_longitude]");
+    var radiusInput = form.querySelector("[name=region_radius_km]");
+    var useInput = form.querySelector("[name=use_region]");
+    var start = [parseFloat(latInput.value), parseFloat(lngInput.value)];
+    var hasStart = isFinite(start[0]) && isFinite(start[1]);
+    var map = baseMap(el, hasStart ? start : settings.center, 11);
+    var layer = L.layerGroup().addTo(map);
+    function draw(fit) {
+      layer.clearLayers();
+      var lat = parseFloat(latInput.value), lng = parseFloat(lngInput.value), km = parseFloat(radiusInput.value);
+      if (!isFinite(lat) || !isFinite(lng)) { return; }
+      var style = Object.assign({}, RING, { dashArray: null, fill: true, fillOpacity: useInput.checked ? 0.12 : 0.03,
+        opacity: useInput.checked ? 0.9 : 0.35, className: "region-circle" });
+      if (isFinite(km) && km > 0) {
+        var circle = L.circle([lat, lng], Object.assign({ radius: km * 1000 }, style)).addTo(layer);
+        if (fit) { map.fitBounds(circle.getBounds(), { padding: [8, 8] }); }
+      }
+      L.circleMarker([lat, lng], CHOSEN).addTo(layer);
+    }
+    map.on("click", function (event) {
+      var point = event.latlng.wrap();
+      latInput.value = fixed(point.lat);
+      lngInput.value = fixed(point.lng);
+      useInput.checked = true;
+      status("Region centre at " + fixed(point.lat) + ", " + fixed(point.lng) + ", " + radiusInput.value + " km around.");
+      draw(false);
+    });
+    [latInput, lngInput, radiusInput, useInput].forEach(function (input) {
+      input.addEventListener("change", function () { draw(input === radiusInput); });
+    });
+    draw(true);
+  }
+
   var KINDS = {
     "own-location": ownLocationMap,
+    "own-area": ownAreaMap,
     activities: activitiesMap,
     venue: venueMap,
     "venue-picker": venuePickerMap,
+    "region-picker": regionPickerMap,
   };
   document.querySelectorAll("[data-map]").forEach(function (el) {
     var build = KINDS[el.dataset.map];

@@ -21,7 +21,17 @@ pytestmark = pytest.mark.django_db
 #: Pages anyone may open: the home page and the account pages (log in, sign up, password reset).
 PUBLIC_PAGES = {"home", "signup", "login", "logout", "password_reset", "password_reset_done",
                 "password_reset_confirm", "password_reset_complete"}  # fmt: skip
-ORGANISER_PAGES = {"organised-activities", "activity-create", "activity-edit", "venue-options"}
+ORGANISER_PAGES = {"organised-activities", "activity-create", "activity-edit", "venue-options",
+                   "activity-suggestions-page", "activity-invite-page",
+                   "activity-invitation-statuses-page"}  # fmt: skip
+MARKETER_PAGES = {"experiment-list-page", "experiment-create-page", "experiment-detail-page",
+                  "experiment-start-page", "experiment-stop-page", "campaign-list-page",
+                  "campaign-create-page", "campaign-detail-page", "campaign-progress-page",
+                  "campaign-build-page", "campaign-export-page"}  # fmt: skip
+#: Pages that show or act on other people: marketers see aggregates only (the API's IsPersonOrOrganiser).
+PEOPLE_PAGES = {"people-nearby", "person-wave-page", "person-like-page", "person-block-page",
+                "person-unblock-page", "person-report-page", "invitation-inbox", "invitation-accept-page",
+                "invitation-decline-page"}  # fmt: skip
 
 
 def _page_routes() -> list[tuple[str, str]]:
@@ -41,6 +51,7 @@ def _client_for(user) -> Client:
 def test_the_route_walk_finds_the_pages():
     names = {name for _url, name in _page_routes()}
     assert {"activities-near", "location", "profile", "onboarding"} | ORGANISER_PAGES <= names
+    assert names >= MARKETER_PAGES | PEOPLE_PAGES
 
 
 @pytest.mark.parametrize(("url", "name"), _page_routes())
@@ -60,6 +71,25 @@ def test_organiser_pages_are_403_for_other_roles_with_the_error_page(factory, ur
     assert "This page isn't open to you" in html and "This page is for organisers." in html
 
 
+@pytest.mark.parametrize("factory", [UserFactory, OrganiserFactory])
+@pytest.mark.parametrize(("url", "name"), [r for r in _page_routes() if r[1] in MARKETER_PAGES])
+def test_marketer_pages_are_403_for_other_roles(factory, url, name):
+    client = _client_for(factory())
+    for method in ("get", "post"):
+        response = getattr(client, method)(url)
+        assert response.status_code == 403, (method, url, name)
+        assert "This page is for marketers." in response.content.decode()
+
+
+@pytest.mark.parametrize(("url", "name"), [r for r in _page_routes() if r[1] in PEOPLE_PAGES])
+def test_pages_about_other_people_are_403_for_marketers(url, name):
+    client = _client_for(MarketerFactory())
+    method = "get" if name in {"people-nearby", "invitation-inbox"} else "post"
+    response = getattr(client, method)(url)
+    assert response.status_code == 403, (url, name)
+    assert "This page is for people and organisers." in response.content.decode()
+
+
 @pytest.mark.parametrize(
     ("factory", "role"),
     [(UserFactory, Role.PERSON), (OrganiserFactory, Role.ORGANISER), (MarketerFactory, Role.MARKETER)],
@@ -73,6 +103,8 @@ def test_the_navigation_offers_exactly_the_pages_the_role_may_open(factory, role
         opens = client.get(url).status_code == 200
         assert (f'href="{url}"' in nav) == opens, (role, item.url_name, opens)
     assert ("My activities" in nav) == (role == Role.ORGANISER)
+    assert ("Experiments" in nav) == (role == Role.MARKETER)
+    assert ("People nearby" in nav) == (role != Role.MARKETER)
 
 
 def test_unknown_pages_get_the_404_page():
