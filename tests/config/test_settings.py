@@ -111,4 +111,5 @@ def test_celery_is_configured_for_safe_redelivery():
         "activities.tasks.invitations_expire",
         "activities.tasks.activities_complete",
         "matching.tasks.features_refresh_all",
+        "matching.tasks.experiments_impressions_flush",
     }
