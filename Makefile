@@ -24,14 +24,16 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor_static.s
 
 setup: $(VENV)/.installed static/vendor/.installed
 
-## demo: set up, migrate, seed the demo city, train and activate a small RALM, and serve it all on the
-## embedded default (SQLite, in-process tasks, no services)
+## demo: set up, migrate, seed the demo city, train and activate a small RALM, the DIN+ETA ranker and
+## the two-tower recall, and serve it all on the embedded default (SQLite, in-process tasks, no services)
 demo: setup
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --no-input -v 0
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py collectstatic --no-input -v 0
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py compute_features
 	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py train_ralm --activate --encode --if-none-active
+	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py train_ranker --activate --if-none-active
+	@env -u DATABASE_URL -u REDIS_URL $(PY) manage.py train_recall --activate --if-none-active
 	@echo ""
 	@echo "  Vicino is running at http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	@echo "  Press Ctrl-C to stop."

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import signal
 import socket
@@ -444,6 +445,7 @@ def main() -> None:
         sys.stderr.write(f"loaded in {city['seconds']:.0f} s ({city['source']})\n")
         _redis_flush()  # start from cold caches: only what serving itself puts there
         sys.stderr.write(f"serving with {options.workers} gunicorn workers, {options.clients} clients …\n")
+        load_before = os.getloadavg()[0]
         reports = serve_and_load(
             environment,
             tokens=city["tokens"],
@@ -451,6 +453,7 @@ def main() -> None:
             clients=options.clients,
             workers=options.workers,
         )
+        load_after = os.getloadavg()[0]
         stats = run_child("--child-stats", environment)
     finally:
         if not options.keep_database:
@@ -488,7 +491,8 @@ def main() -> None:
         command=".venv/bin/python benchmarks/nearby.py",
         body=(
             f"- machine: {machine_line(server_version)}; gunicorn, PostgreSQL, Redis and the clients share "
-            "it\n"
+            f"it; 1-minute load average {load_before:.1f} before serving, {load_after:.1f} after (above ~2, "
+            "other processes were competing for the 2 cores)\n"
             f"- city: {options.people:,} people around {city['source']} (homes scattered "
             f"~{HOME_SCATTER_KM * 1000:.0f} m), {city['follows']:,} follows, a production-size RALM "
             "(embedding 32) active with every embedding stored, a running two-variant nearby experiment\n"

@@ -169,7 +169,8 @@ def main() -> None:
     ]
     body = (
         f"{os.cpu_count()} CPU cores, torch {torch.__version__}, faiss {faiss.__version__}; "
-        f"{EMBEDDING_DIM}-dim embeddings.\n\n"
+        f"{EMBEDDING_DIM}-dim embeddings; host load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other jobs share the cores: the wall times count their share).\n\n"
         f"## Look-alike scoring ({CANDIDATES:,} candidates, {SEEDS} seeds)\n\n"
         + markdown_table(header, score_rows)
         + f"\n\n## Embedding index (top {TOP_K:,} of {INDEX_PEOPLE:,})\n\n"

@@ -68,6 +68,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 VICINO_DATA_DIR = Path(os.environ.get("VICINO_DATA_DIR", BASE_DIR.parent / "shared" / "data")).resolve()
 #: Trained model artefacts; ModelVersion.artefact_path is relative to it. Never committed (var/ is ignored).
 VICINO_MODEL_DIR = Path(os.environ.get("VICINO_MODEL_DIR", BASE_DIR / "var" / "models")).resolve()
+#: torch threads per process. Requests and tasks score small batches, and every web and worker process is
+#: its own: more than one thread each oversubscribes the cores (a ranker call measured 12× slower with
+#: torch's default of one thread per core, on a busy 2-core host).
+VICINO_TORCH_THREADS = int(os.environ.get("VICINO_TORCH_THREADS", "1"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -317,7 +321,9 @@ VICINO_INVITATIONS_PER_DAY = int(os.environ.get("VICINO_INVITATIONS_PER_DAY", "1
 VICINO_INVITATION_WEIGHTS = {"similarity": 0.4, "acceptance": 0.3, "distance": 0.3}
 #: "module.path:callable" that turns the active "acceptance" ModelVersion (DIN/ETA) into a scorer
 #: (matching.invitations.ranking.AcceptanceScorer). Empty: suggestions carry no acceptance probability.
-VICINO_ACCEPTANCE_SCORER = os.environ.get("VICINO_ACCEPTANCE_SCORER", "")
+VICINO_ACCEPTANCE_SCORER = os.environ.get(
+    "VICINO_ACCEPTANCE_SCORER", "matching.ranking.selectors:ranker_acceptance_scorer"
+)
 
 # Look-alike campaigns ----------------------------------------------------------------------------
 #: Eligible people scored per Celery task of a campaign build.

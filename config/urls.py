@@ -7,6 +7,7 @@ from users import pages as user_pages
 
 api_patterns = [
     path("", include("users.urls")),
+    path("", include("matching.ranking.urls")),
     path("", include("activities.urls")),
     path("", include("matching.nearby.urls")),
     path("", include("matching.experiments.urls")),

@@ -6,6 +6,11 @@ class MatchingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import torch
+        from django.conf import settings
+
+        # Before any model runs here (see settings.VICINO_TORCH_THREADS); the train_* commands reset it.
+        torch.set_num_threads(max(1, settings.VICINO_TORCH_THREADS))
         # `users` cannot import matching (import order users <- activities <- matching): it sends signals
         # and matching subscribes to them here.
         from matching import receivers

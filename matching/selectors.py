@@ -143,7 +143,7 @@ def feature_refresh_run_get(*, run_id: int) -> FeatureRefreshRun:
 
 def model_version_active(*, name: str) -> ModelVersion | None:
     """The active version of model `name` in the database, or None. Serving reads it through
-    matching.serving.ralm_active, which caches the answer across requests."""
+    matching.serving.model_active, which caches the answer across requests."""
     return ModelVersion.objects.filter(name=name, status=ModelVersion.Status.ACTIVE).first()
 
 

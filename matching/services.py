@@ -402,7 +402,7 @@ def model_version_register(
         feature_schema_version=feature_schema_version,
     )
     model_version.full_clean(validate_constraints=False)
-    serving.ralm_artefact_load(model_version=model_version)
+    serving.model_artefact_load(model_version=model_version)  # the kind comes from the name
     model_version.save()
     return model_version
 
@@ -420,7 +420,8 @@ def model_version_activate(*, name: str, version: str) -> ModelVersion:
     if version not in versions:
         raise ModelVersion.DoesNotExist(f"no model {name!r} version {version!r}")
     target = versions[version]
-    serving.ralm_loaded(model_version=target)  # refuses a schema mismatch or broken files, loads it here
+    # Refuses a schema mismatch or broken files, and loads the version here.
+    loaded = serving.model_loaded(model_version=target)
     if target.status == ModelVersion.Status.ACTIVE:
         transaction.on_commit(lambda: serving.active_version_publish(model_version=target))
         return target
@@ -431,7 +432,8 @@ def model_version_activate(*, name: str, version: str) -> ModelVersion:
     target.activated_at = timezone.now()
     target.save(update_fields=["status", "activated_at"])
     transaction.on_commit(lambda: serving.active_version_publish(model_version=target))
-    transaction.on_commit(lambda: _embeddings_encode_if_missing(model_version=target))
+    if isinstance(loaded, serving.LoadedRalm):  # only RALM serves from stored embeddings
+        transaction.on_commit(lambda: _embeddings_encode_if_missing(model_version=target))
     logger.info("model %s %s activated", name, version)
     return target
 

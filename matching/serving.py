@@ -1,19 +1,23 @@
-"""Serving RALM: model artefacts on disk, and the loaded model each process keeps, switched hot.
+"""Serving registered models: artefacts on disk, and the loaded models each process keeps, switched hot.
 
 **Artefacts.** A ModelVersion's `artefact_path` is a directory under settings.VICINO_MODEL_DIR holding
-the two stages as `ml.ralm.io` files: safetensors weights plus a JSON sidecar, never a pickle.
+`ml.io` files: safetensors weights plus a JSON sidecar, never a pickle. What the directory holds depends
+on the model's name, its *kind* (`ARTEFACT_LOADERS`):
 
-    <VICINO_MODEL_DIR>/<artefact_path>/user_tower.safetensors   user_tower.json    stage 1
-    <VICINO_MODEL_DIR>/<artefact_path>/lookalike.safetensors    lookalike.json     stage 2
+    ralm     user_tower.safetensors + .json (stage 1), lookalike.safetensors + .json (stage 2)
+    ranker   ranker.safetensors + .json (ETA, with DIN on the short history), content.json
+    recall   two_tower.safetensors + .json, content.json          (see matching.ranking.artefacts)
 
-Loading refuses, with ModelArtefactError, a version registered for another feature-schema version, a
-file trained on another schema version or signature (checked again by `ml.ralm.io.load_model` from the
-file's own header), a path outside the model directory, and a lookalike stage whose input width is not
-the user tower's embedding width.
+Every kind is loaded through `model_artefact_load`, which refuses, with ModelArtefactError, a version
+registered for another feature-schema version, a path outside the model directory and a name with no
+kind; `artefact_models_load` then refuses a file trained on another schema version or signature (checked
+again by `ml.io.load_model` from the file's own header) or holding another class of model, and each kind
+checks its own consistency (for RALM: a lookalike stage whose input width is not the user tower's
+embedding width).
 
-**Hot activation.** `ralm_active(name=…)` answers from a per-process dict of loaded models keyed by
-(name, version). Which version is active comes from the shared Django cache (Redis), key
-`ralm:active:<name>`, holding {"id", "version"} of the active row:
+**Hot activation.** `model_active(name=…)` (and `ralm_active`, its RALM-typed form) answers from a
+per-process dict of loaded models keyed by (name, version). Which version is active comes from the shared
+Django cache (Redis), key `models:active:<name>`, holding {"id", "version"} of the active row:
 
 - `model_version_activate` SETs the key on commit, so every web and worker process serves the new version
   on its next request, with no restart and no message to the processes;
@@ -24,20 +28,25 @@ the user tower's embedding width.
   per process) to that long.
 
 The hot path is one cache GET and a dict lookup. A version is loaded once per process, and only the
-LOADED_MODELS_PER_PROCESS most recently served stay in memory.
+LOADED_VERSIONS_PER_NAME most recently served versions of each name stay in memory (per name, so that
+serving RALM, the ranker and the recall model together does not evict one to load another).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.module_loading import import_string
+from torch import nn
 
 from matching.features import SCHEMA
 from matching.models import ModelVersion
@@ -47,7 +56,22 @@ USER_TOWER_FILE = "user_tower.safetensors"
 LOOKALIKE_FILE = "lookalike.safetensors"
 #: How long a process may keep serving a version after a lost activation signal (see the module doc).
 ACTIVE_VERSION_TTL_SECONDS = 30
-LOADED_MODELS_PER_PROCESS = 2
+LOADED_VERSIONS_PER_NAME = 2
+
+#: Model name → the function that loads a registered version of it from its artefact directory,
+#: `loader(model_version=…, directory=…)`; the returned object has `model_version_id`, `name` and
+#: `version`. Dotted paths, imported on first use: matching.ranking imports this module.
+ARTEFACT_LOADERS: Mapping[str, str] = {
+    "ralm": "matching.serving.ralm_artefact_directory_load",
+    "ranker": "matching.ranking.artefacts.ranker_artefact_directory_load",
+    "recall": "matching.ranking.artefacts.recall_artefact_directory_load",
+}
+#: The command that trains each kind, named in the error a stale version raises.
+TRAINING_COMMANDS: Mapping[str, str] = {
+    "ralm": "train_ralm",
+    "ranker": "train_ranker",
+    "recall": "train_recall",
+}
 
 
 class ModelArtefactError(ValueError):
@@ -103,29 +127,69 @@ def ralm_artefact_save(
     return directory
 
 
-def ralm_artefact_load(*, model_version: ModelVersion) -> LoadedRalm:
-    """Load a registered version from disk (no process cache). Raises ModelArtefactError, never scores
-    with a model trained on other features."""
+def model_artefact_load(*, model_version: ModelVersion) -> Any:
+    """Load a registered version of any kind from disk (no process cache). Raises ModelArtefactError,
+    never scores with a model trained on other features."""
     label = f"{model_version.name} {model_version.version}"
     if model_version.feature_schema_version != SCHEMA.version:
+        command = TRAINING_COMMANDS.get(model_version.name, "its training command")
         raise ModelArtefactError(
             f"model {label} was trained on feature schema v{model_version.feature_schema_version}, but "
-            f"the features now follow v{SCHEMA.version}: retrain it (train_ralm) and activate the new one"
+            f"the features now follow v{SCHEMA.version}: retrain it ({command}) and activate the new one"
+        )
+    loader_path = ARTEFACT_LOADERS.get(model_version.name)
+    if loader_path is None:
+        raise ModelArtefactError(
+            f"model {label}: no artefact kind for the name {model_version.name!r}; known: "
+            f"{', '.join(sorted(ARTEFACT_LOADERS))}"
         )
     directory = artefact_directory(artefact_path=model_version.artefact_path)
+    loader: Callable[..., Any] = import_string(loader_path)
+    return loader(model_version=model_version, directory=directory)
+
+
+def artefact_models_load(
+    *, model_version: ModelVersion, directory: Path, files: Mapping[str, type[nn.Module]]
+) -> dict[str, nn.Module]:
+    """{filename: model} for `ml.io` files of the directory, each checked against the current feature
+    schema (version and signature, from the file's own header) and to be an instance of its class."""
+    label = f"{model_version.name} {model_version.version}"
     loaded = {}
-    for filename in (USER_TOWER_FILE, LOOKALIKE_FILE):
+    for filename, expected in files.items():
         try:
-            loaded[filename] = load_model(
+            model = load_model(
                 directory / filename,
                 feature_schema_version=SCHEMA.version,
                 feature_schema_signature=SCHEMA.signature(),
             )
         except ModelFileError as error:
             raise ModelArtefactError(f"model {label}: {error}") from error
+        if not isinstance(model, expected):
+            raise ModelArtefactError(
+                f"model {label}: {directory / filename} holds a {type(model).__name__}, not a "
+                f"{expected.__name__}"
+            )
+        loaded[filename] = model
+    return loaded
+
+
+def ralm_artefact_load(*, model_version: ModelVersion) -> LoadedRalm:
+    """Load a registered RALM version from disk (no process cache); see `model_artefact_load`."""
+    model = model_artefact_load(model_version=model_version)
+    if not isinstance(model, LoadedRalm):
+        raise ModelArtefactError(f"model {model_version.name} {model_version.version} is not a RALM")
+    return model
+
+
+def ralm_artefact_directory_load(*, model_version: ModelVersion, directory: Path) -> LoadedRalm:
+    """RALM's kind: both stages, which must agree on the embedding width."""
+    label = f"{model_version.name} {model_version.version}"
+    loaded = artefact_models_load(
+        model_version=model_version,
+        directory=directory,
+        files={USER_TOWER_FILE: UserRepresentationModel, LOOKALIKE_FILE: LookalikeModel},
+    )
     user_tower, lookalike = loaded[USER_TOWER_FILE], loaded[LOOKALIKE_FILE]
-    if not isinstance(user_tower, UserRepresentationModel) or not isinstance(lookalike, LookalikeModel):
-        raise ModelArtefactError(f"model {label}: {directory} holds the stages under the wrong names")
     if lookalike.config.input_dim != user_tower.config.embedding_dim:
         raise ModelArtefactError(f"model {label}: the two stages disagree on the embedding width")
     return LoadedRalm(model_version.pk, model_version.name, model_version.version, user_tower, lookalike)
@@ -155,12 +219,12 @@ def user_embeddings_encode(*, user_tower: UserRepresentationModel, matrix: np.nd
 
 # The per-process cache --------------------------------------------------------------------------
 
-_loaded: OrderedDict[tuple[str, str], LoadedRalm] = OrderedDict()
+_loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
 def active_version_cache_key(*, name: str) -> str:
-    return f"ralm:active:{name}"
+    return f"models:active:{name}"
 
 
 def active_version_publish(*, model_version: ModelVersion) -> None:
@@ -202,7 +266,7 @@ def active_version_pointer(*, name: str) -> dict | None:
     return _active_pointer(name=name)
 
 
-def ralm_loaded(*, model_version: ModelVersion) -> LoadedRalm:
+def model_loaded(*, model_version: ModelVersion) -> Any:
     """A version's models, loaded once per process (any status: evaluation may load a candidate)."""
     key = (model_version.name, model_version.version)
     with _loaded_lock:
@@ -210,17 +274,18 @@ def ralm_loaded(*, model_version: ModelVersion) -> LoadedRalm:
             _loaded.move_to_end(key)
             return _loaded[key]
     # Loaded outside the lock: a slow disk must not stall requests served by the already loaded version.
-    model = ralm_artefact_load(model_version=model_version)
+    model = model_artefact_load(model_version=model_version)
     with _loaded_lock:
         model = _loaded.setdefault(key, model)
         _loaded.move_to_end(key)
-        while len(_loaded) > LOADED_MODELS_PER_PROCESS:
-            _loaded.popitem(last=False)
+        same_name = [other for other in _loaded if other[0] == key[0]]
+        for stale in same_name[: max(len(same_name) - LOADED_VERSIONS_PER_NAME, 0)]:
+            del _loaded[stale]  # least recently served first
     return model
 
 
-def ralm_active(*, name: str = "ralm") -> LoadedRalm | None:
-    """The models of the active version of `name`, or None when none is active."""
+def model_active(*, name: str) -> Any | None:
+    """The loaded models of the active version of `name`, or None when none is active."""
     pointer = _active_pointer(name=name)
     if pointer is None:
         return None
@@ -229,7 +294,23 @@ def ralm_active(*, name: str = "ralm") -> LoadedRalm | None:
         if model is not None:
             _loaded.move_to_end((name, pointer["version"]))
             return model
-    return ralm_loaded(model_version=ModelVersion.objects.get(pk=pointer["id"]))
+    return model_loaded(model_version=ModelVersion.objects.get(pk=pointer["id"]))
+
+
+def ralm_loaded(*, model_version: ModelVersion) -> LoadedRalm:
+    """`model_loaded` for a RALM version."""
+    model = model_loaded(model_version=model_version)
+    if not isinstance(model, LoadedRalm):
+        raise ModelArtefactError(f"model {model_version.name} {model_version.version} is not a RALM")
+    return model
+
+
+def ralm_active(*, name: str = "ralm") -> LoadedRalm | None:
+    """The models of the active RALM version of `name`, or None when none is active."""
+    model = model_active(name=name)
+    if model is not None and not isinstance(model, LoadedRalm):
+        raise ModelArtefactError(f"the active {name} model is not a RALM")
+    return model
 
 
 def loaded_models_clear() -> None:

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 COMPONENTS = ("similarity", "acceptance", "distance")
 #: The registry name (ModelVersion.name) whose active version the acceptance scorer serves.
-ACCEPTANCE_MODEL_NAME = "acceptance"
+ACCEPTANCE_MODEL_NAME = "ranker"  # the DIN + ETA ranker of matching.ranking (train_ranker)
 #: Score of each distance bucket, index as matching.nearby.privacy DistanceBucket.rank (< 1 km … 25+ km).
 DISTANCE_BUCKET_SCORES: tuple[float, ...] = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)
 

@@ -100,6 +100,8 @@ class RankTrainConfig:
     learning_rate: float = 1e-3
     #: λ of the mini-batch-aware L2; 0 switches it off.
     mba_lambda: float = 0.0
+    #: Batches of similar long-history length (a ragged long history only; see `batch_order`). 0 = off.
+    length_bucket_batches: int = 0
     seed: int = 0
 
 
@@ -140,6 +142,31 @@ def _forward(model: RankingModel, samples: RankingSamples, rows: Tensor) -> tupl
     return model(target, short, user=user, dense=dense), target, short
 
 
+def batch_order(samples: RankingSamples, config: RankTrainConfig, generator: torch.Generator) -> list[Tensor]:
+    """One epoch's batches of sample rows, in a fresh random order.
+
+    A ragged long history is padded to the longest row of each batch, so one long-lived person in a
+    batch makes every row of it pay for their history. With `length_bucket_batches` = b > 0, the shuffled
+    rows are cut into windows of b batches, each window is sorted by long-history length before it is
+    cut into batches, and the batches are then shuffled: every batch is still a random draw from its
+    window and the order of batches is random, but a batch holds rows of similar length (a common trick
+    for padded sequences; with histories of mean 130 and maximum 1,000+ it makes ETA's epoch several
+    times cheaper).
+    """
+    order = torch.randperm(len(samples), generator=generator)
+    history = samples.long_history
+    if config.length_bucket_batches <= 0 or not isinstance(history, RaggedHistory):
+        return list(order.split(config.batch_size))
+    window = config.length_bucket_batches * config.batch_size
+    lengths = history.lengths
+    batches: list[Tensor] = []
+    for chunk in order.split(window):
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        batches += list(chunk.split(config.batch_size))
+    shuffle = torch.randperm(len(batches), generator=generator)
+    return [batches[i] for i in shuffle.tolist()]
+
+
 def train_ranker(
     model: RankingModel,
     samples: RankingSamples,
@@ -165,9 +192,8 @@ def train_ranker(
         for epoch in range(config.epochs):
             current = samples if epoch_samples is None else epoch_samples(epoch)
             labels = current.labels.to(torch.float32)
-            order = torch.randperm(len(current), generator=generator)
             total, count = 0.0, 0
-            for rows in order.split(config.batch_size):
+            for rows in batch_order(current, config, generator):
                 if rows.numel() < 2:  # Dice has no batch variance for one row; it waits for next epoch
                     continue
                 logits, target, short = _forward(model, current, rows)

@@ -112,4 +112,5 @@ def test_celery_is_configured_for_safe_redelivery():
         "activities.tasks.activities_complete",
         "matching.tasks.features_refresh_all",
         "matching.campaigns.tasks.campaigns_resume_stalled",
+        "matching.tasks.experiments_impressions_flush",
     }

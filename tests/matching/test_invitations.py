@@ -215,7 +215,7 @@ def test_an_active_acceptance_model_is_blended_in_through_the_hook(settings):
     assert _ids(without) == [lukewarm, keen]
 
     active = ModelVersion.objects.create(
-        name="acceptance", version="din-eta-7", artefact_path="acceptance/7", feature_schema_version=1,
+        name="ranker", version="din-eta-7", artefact_path="ranker/7", feature_schema_version=1,
         status=ModelVersion.Status.ACTIVE,
     )  # fmt: skip
     serving.active_version_publish(model_version=active)  # what activation does on commit

@@ -12,6 +12,7 @@ from ml.ranking.train import (
     RaggedHistory,
     RankingSamples,
     RankTrainConfig,
+    batch_order,
     predict_ranker,
     ranking_frequencies,
     train_ranker,
@@ -172,3 +173,29 @@ def test_eta_reads_a_ragged_long_history_like_a_padded_one():
         long_history=samples.long_history.batch(rows),
     )
     assert np.allclose(predict_ranker(model, samples, batch_size=7), predict_ranker(model, padded), atol=1e-6)
+
+
+def test_length_buckets_cover_every_row_once_with_batches_of_similar_length():
+    lengths = torch.tensor([1, 900, 3, 850, 2, 870, 4, 5, 880, 6, 7, 860])
+    starts = torch.zeros(12, dtype=torch.int64)
+    history = RaggedHistory(torch.ones(1000, 2, dtype=torch.int64), starts, starts + lengths)
+    samples = RankingSamples(
+        target=torch.ones(12, 2, dtype=torch.int64),
+        history=history,
+        labels=torch.zeros(12),
+        long_history=history,
+    )
+    plain = batch_order(samples, RankTrainConfig(batch_size=3), torch.Generator().manual_seed(0))
+    config = RankTrainConfig(batch_size=3, length_bucket_batches=4)
+    bucketed = batch_order(samples, config, torch.Generator().manual_seed(0))
+    for batches in (plain, bucketed):
+        assert sorted(torch.cat(batches).tolist()) == list(range(12))
+    # One window of 4 batches holds everything here: sorted, each batch is all-short or all-long.
+    assert sorted(sorted(lengths[batch].tolist()) for batch in bucketed) == [
+        [1, 2, 3], [4, 5, 6], [7, 850, 860], [870, 880, 900],
+    ]  # fmt: skip
+    again = batch_order(samples, config, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(bucketed, again, strict=True))
+    # The padded width a batch pays is its longest row: far less in total than in random batches.
+    width = sum(int(lengths[batch].max()) for batch in bucketed)
+    assert width < sum(int(lengths[batch].max()) for batch in plain)

@@ -210,7 +210,9 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"recorded as {registered.name} {registered.version} (feature schema v0)")
         doc = Path(options["doc"])
-        doc_update(path=doc, dataset=log.name, section=section)
+        # A run that keeps stale candidates answers another question: it gets its own section.
+        key = log.name if config.present_candidates_only else f"{log.name}-with-stale-candidates"
+        doc_update(path=doc, dataset=key, section=section)
         self.stdout.write(f"wrote {doc}")
 
 

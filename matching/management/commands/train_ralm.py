@@ -8,19 +8,20 @@ the served version; activated without --encode, the workers encode everyone (mat
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import torch
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from tqdm import tqdm
 
 from matching import services
-from matching.features import SCHEMA
-from matching.models import ModelVersion
-from matching.selectors import model_version_active
-from matching.serving import artefact_directory, ralm_artefact_save
+from matching.management.commands._registry import (
+    EpochBars,
+    artefact_register,
+    first_last,
+    new_version_prepare,
+    result_table,
+)
+from matching.serving import ralm_artefact_save
 from matching.training import RalmTrainingOptions, TrainingDataError, ralm_train
 from users.management.commands.import_checkins import TqdmProgress
 
@@ -61,22 +62,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()
-        if options["if_none_active"]:
-            active = model_version_active(name=MODEL_NAME)
-            if active is not None:
-                self.stdout.write(
-                    f"train_ralm: {MODEL_NAME} {active.version} is already active; not retraining"
-                )
-                return
-        version = options["model_version"] or timezone.now().strftime("%Y%m%d-%H%M%S")
-        artefact_path = f"{MODEL_NAME}/{version}"
-        if ModelVersion.objects.filter(name=MODEL_NAME, version=version).exists():
-            raise CommandError(f"{MODEL_NAME} {version} is already registered: pick another --model-version")
-        directory = artefact_directory(artefact_path=artefact_path)
-        if directory.exists():
-            raise CommandError(f"{directory} already exists: pick another --model-version")
-        if options["threads"] < 1:
-            raise CommandError("--threads must be at least 1")
+        prepared = new_version_prepare(
+            name=MODEL_NAME, command="train_ralm", options=options, stdout=self.stdout
+        )
+        if prepared is None:
+            return
+        version, artefact_path, directory = prepared
         torch.set_num_threads(options["threads"])
         training_options = RalmTrainingOptions(
             embedding_dim=options["embedding_dim"],
@@ -88,45 +79,25 @@ class Command(BaseCommand):
             max_train_tasks=options["max_train_tasks"],
             seed=options["seed"],
         )
-
-        bars: dict[str, tqdm] = {}
-
-        def progress(stage: str, epoch: int, epochs: int, loss: float) -> None:
-            if stage not in bars:
-                bars[stage] = tqdm(total=epochs, desc=f"train_ralm: {stage}", unit="epoch", file=self.stderr)
-            bars[stage].set_postfix(loss=f"{loss:.4f}")
-            bars[stage].update(1)
-            if epoch == epochs:
-                bars.pop(stage).close()
-
+        bars = EpochBars(label="train_ralm", stream=self.stderr)
         try:
             self.stderr.write("train_ralm: reading check-ins and computing features as of the splits…")
-            result = ralm_train(options=training_options, progress=progress)
+            result = ralm_train(options=training_options, progress=bars.update)
         except TrainingDataError as error:
             raise CommandError(str(error)) from error
         finally:
-            for bar in bars.values():
-                bar.close()
+            bars.close()
         train_seconds = time.perf_counter() - started
         metrics = {**result.metrics, "train_seconds": round(train_seconds, 2)}
 
         ralm_artefact_save(
             artefact_path=artefact_path, user_tower=result.user_tower, lookalike=result.lookalike
         )
-        try:
-            model_version = services.model_version_register(
-                name=MODEL_NAME,
-                version=version,
-                artefact_path=artefact_path,
-                metrics=metrics,
-                feature_schema_version=SCHEMA.version,
-            )
-        except Exception:
-            shutil.rmtree(directory, ignore_errors=True)  # nothing registered: leave no orphan files
-            raise
         encoded = None
-        if options["encode"]:
+
+        def encode(model_version) -> None:
             # Before activating: the version then serves with everyone's embedding from its first request.
+            nonlocal encoded
             progress_bar = TqdmProgress(self.stderr, label="train_ralm")
             try:
                 encoded = services.user_embeddings_encode_all(
@@ -134,18 +105,25 @@ class Command(BaseCommand):
                 )
             finally:
                 progress_bar.close()
-        if options["activate"]:
-            model_version = services.model_version_activate(name=MODEL_NAME, version=version)
 
+        model_version = artefact_register(
+            name=MODEL_NAME,
+            version=version,
+            artefact_path=artefact_path,
+            directory=directory,
+            metrics=metrics,
+            activate=options["activate"],
+            before_activate=encode if options["encode"] else None,
+        )
         rows = [
             ("model", f"{MODEL_NAME} {version} ({model_version.status})"),
             ("artefact", str(directory)),
             ("people / places / visits", _counts(metrics)),
             ("split (train | validation from)", f"{metrics['t_train']} | {metrics['t_val']}"),
             ("stage 1 examples", f"{metrics['tower_examples']:,}"),
-            ("stage 1 loss (first → last epoch)", _first_last(metrics["tower_losses"])),
+            ("stage 1 loss (first → last epoch)", first_last(metrics["tower_losses"])),
             ("stage 2 tasks / triples", f"{metrics['train_tasks']:,} / {metrics['train_triples']:,}"),
-            ("stage 2 loss (first → last epoch)", _first_last(metrics["lookalike_losses"])),
+            ("stage 2 loss (first → last epoch)", first_last(metrics["lookalike_losses"])),
             ("train AUC (mean over tasks)", f"{metrics['train_auc']:.4f}"),
             ("validation AUC, RALM", f"{metrics['val_auc']:.4f}"),
             ("validation AUC, cosine to mean seed", f"{metrics['val_mean_seed_cosine_auc']:.4f}"),
@@ -155,15 +133,7 @@ class Command(BaseCommand):
             ("training time", f"{train_seconds:.1f} s"),
             ("total time", f"{time.perf_counter() - started:.1f} s"),
         ]
-        width = max(len(label) for label, _value in rows)
-        self.stdout.write(f"| {'':<{width}} | value |")
-        self.stdout.write(f"|{'-' * (width + 2)}|-------|")
-        for label, value in rows:
-            self.stdout.write(f"| {label:<{width}} | {value} |")
-
-
-def _first_last(losses: list[float]) -> str:
-    return f"{losses[0]:.4f} → {losses[-1]:.4f}" if losses else "-"
+        result_table(self.stdout, rows)
 
 
 def _counts(metrics: dict) -> str:
