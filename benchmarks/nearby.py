@@ -162,10 +162,11 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
             "users_profile",
             ("user_id", "birth_year", "gender", "occupation", "marital_status", "languages", "interests",
              "activity_preferences", "place_type_preferences", "time_preferences", "skills", "bio",
-             "hide_from_nearby", "show_age_group", "allow_invitations", "updated_at"),
+             "hide_from_nearby", "show_age_group", "allow_invitations", "lifetime_value", "marketing_opt_out",
+             "updated_at"),
             ((int(uid), int(rng.integers(1950, 2008)), "", "", "", "[]", tastes(taxonomy.INTERESTS, 4),
               tastes(taxonomy.ACTIVITY_TYPES, 2), "{}", "{}", "{}", "", bool(rng.random() < 0.03), True, True,
-              now)
+              0, False, now)
              for uid in user_ids),
         )  # fmt: skip
         _copy(

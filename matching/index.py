@@ -154,9 +154,16 @@ def candidate_scores(
     ids, vectors = user_embedding_matrix(model_version_id=model.model_version_id, user_ids=user_ids)
     if ids.shape[0] == 0:
         return ids, np.empty(0, dtype=np.float32)
+    return ids, embedding_scores(model=model, summary=summary, vectors=vectors)
+
+
+def embedding_scores(*, model: LoadedRalm, summary: SeedSummary, vectors: np.ndarray) -> np.ndarray:
+    """RALM look-alike scores (m,) float32 of stored embeddings (m, d) against a summarised seed set."""
+    if vectors.shape[0] == 0:
+        return np.empty(0, dtype=np.float32)
     with torch.no_grad():
         scores = model.lookalike.score_with_summary(torch.from_numpy(vectors), summary).scores
-    return ids, scores.numpy().astype(np.float32)
+    return scores.numpy().astype(np.float32)
 
 
 def lookalike_probabilities(*, model: LoadedRalm, scores: np.ndarray) -> np.ndarray:

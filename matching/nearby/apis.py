@@ -93,8 +93,28 @@ class NearbyListApi(APIView):
             limit=filters.validated_data["limit"],
             with_friends=filters.validated_data["with_friends"],
         )
-        return Response(
-            self.OutputSerializer(
-                {"radius_km": page.radius_km, "count": len(page.results), "results": page.results}
-            ).data
-        )
+        return Response(nearby_page_data(page))
+
+
+def nearby_page_data(page) -> dict:
+    """The OutputSerializer's shape, built directly: this is the hottest endpoint, and DRF's generic
+    field-by-field representation cost more CPU than the whole ranking. tests/matching/test_nearby_api.py
+    checks that both give the same JSON."""
+    return {
+        "radius_km": page.radius_km,
+        "count": len(page.results),
+        "results": [
+            {
+                "id": person.user_id,
+                "display_name": person.display_name,
+                "age_group": person.age_group,
+                "reasons": list(person.reasons),
+                "shared_interests": list(person.shared_interests),
+                "similarity": float(person.similarity),
+                "similarity_source": person.similarity_source,
+                "score": float(person.score),
+                "distance": {"key": person.distance_bucket.key, "label": person.distance_bucket.label},
+            }
+            for person in page.results
+        ],
+    }

@@ -31,6 +31,7 @@ needed the profile similarity), never for every candidate.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import deque
@@ -47,9 +48,10 @@ from django.utils import timezone
 
 from config.api import ApplicationError
 from matching import serving
-from matching.index import candidate_scores
-from matching.models import ModelVersion
+from matching.index import embedding_scores
+from matching.models import ModelVersion, UserEmbedding
 from matching.nearby import privacy
+from matching.selectors import user_embedding_matrix
 from matching.services import SeedSetError, seed_summary_get
 from ml.features.schema import AGE_GROUPS
 from users import geo, taxonomy
@@ -81,6 +83,10 @@ _TASTE_INDEX = {
     )
 }
 TASTE_DIM = len(_TASTE_INDEX)
+_INTEREST_OFFSETS = {key: offset for (field, key), offset in _TASTE_INDEX.items() if field == "interests"}
+_ACTIVITY_OFFSETS = {
+    key: offset for (field, key), offset in _TASTE_INDEX.items() if field == "activity_preferences"
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ class Candidate:
     user_id: int
     cell: str
     distance_km: float
+    #: The stored RALM embedding (raw float32 bytes) under the model version asked for, None without one.
+    embedding: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -133,24 +141,29 @@ def _table(model) -> str:
 
 def _walk_sql() -> str:
     user, profile, block = _table(User), _table(Profile), _table(Block)
+    embedding = _table(UserEmbedding)
     # vicino_nearby_walk (migration matching 0003) reads the cells in order, each cell's freshest locations
-    # first, and stops at the cap; this query says which of the rows read may be shown. Only table names
-    # and constants are interpolated; every value is a bound parameter.
+    # first, and stops at the cap; this query says which of the rows read may be shown, and brings each
+    # one's stored embedding under the model version asked for (NULL: none) in the same round trip. Only
+    # table names and constants are interpolated; every value is a bound parameter.
     return f"""
         SELECT w.cell_position, w.person_id,
                u.is_active AND u.role <> '{Role.MARKETER.value}' AND p.user_id IS NOT NULL
                AND NOT p.hide_from_nearby
                AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocker_id = %s AND b.blocked_id = w.person_id)
                AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocked_id = %s AND b.blocker_id = w.person_id)
+               AS shown,
+               e.vector
         FROM vicino_nearby_walk(%s::text[], %s, %s, %s) w
         JOIN {user} u ON u.id = w.person_id
         LEFT JOIN {profile} p ON p.user_id = w.person_id
+        LEFT JOIN {embedding} e ON e.user_id = w.person_id AND e.model_version_id = %s
         ORDER BY w.cell_position, w.located_at DESC, w.person_id
     """  # noqa: S608
 
 
 def _candidates_postgresql(
-    *, user_id: int, ring: privacy.CellRing, fresh_after: datetime, cap: int
+    *, user_id: int, ring: privacy.CellRing, fresh_after: datetime, cap: int, model_version_id: int | None
 ) -> list[Candidate]:
     sql = _walk_sql()
     found: list[Candidate] = []
@@ -163,12 +176,15 @@ def _candidates_postgresql(
             if stop <= start:
                 continue
             cells = ring.cells(start, stop)
-            cursor.execute(sql, [user_id, user_id, cells, fresh_after, user_id, cap - read])
+            cursor.execute(sql, [user_id, user_id, cells, fresh_after, user_id, cap - read, model_version_id])
             rows = cursor.fetchall()
             read += len(rows)
+            distances = ring.distances_km[start:stop].tolist()
             found += [
-                Candidate(other, cells[position - 1], float(ring.distances_km[start + position - 1]))
-                for position, other, shown in rows
+                Candidate(
+                    other, cells[position - 1], distances[position - 1], None if raw is None else bytes(raw)
+                )
+                for position, other, shown, raw in rows
                 if shown
             ]
             start = stop
@@ -217,16 +233,32 @@ def candidates_by_geohash_cover(
 
 
 def nearby_candidates(
-    *, user_id: int, centre: str, radius_km: float, fresh_after: datetime, cap: int
+    *,
+    user_id: int,
+    centre: str,
+    radius_km: float,
+    fresh_after: datetime,
+    cap: int,
+    model_version_id: int | None = None,
 ) -> list[Candidate]:
     """The people to rank: of the first `cap` locations read nearest first (by snapped distance, within the
-    radius; each cell's freshest first), those that may be shown (see the module doc)."""
+    radius; each cell's freshest first), those that may be shown (see the module doc). With a
+    `model_version_id`, each carries their stored embedding under it (None when they have none yet)."""
     ring = privacy.cells_within(centre, radius_km)
     if connection.vendor == "postgresql":
-        return _candidates_postgresql(user_id=user_id, ring=ring, fresh_after=fresh_after, cap=cap)
-    return candidates_by_geohash_cover(
+        return _candidates_postgresql(
+            user_id=user_id, ring=ring, fresh_after=fresh_after, cap=cap, model_version_id=model_version_id
+        )
+    found = candidates_by_geohash_cover(
         user_id=user_id, centre=centre, ring=ring, radius_km=radius_km, fresh_after=fresh_after, cap=cap
     )
+    if model_version_id is None or not found:
+        return found
+    ids, vectors = user_embedding_matrix(
+        model_version_id=model_version_id, user_ids=[candidate.user_id for candidate in found]
+    )
+    stored = dict(zip(ids.tolist(), (row.tobytes() for row in vectors), strict=True))
+    return [dataclasses.replace(candidate, embedding=stored.get(candidate.user_id)) for candidate in found]
 
 
 def _details_sql() -> str:
@@ -235,8 +267,14 @@ def _details_sql() -> str:
         SELECT u.id, u.username, u.display_name, p.birth_year, p.show_age_group, p.interests,
                p.activity_preferences
         FROM {user} u LEFT JOIN {profile} p ON p.user_id = u.id
-        WHERE u.id = ANY(%s)
+        WHERE u.id = ANY(%s::bigint[])
     """  # noqa: S608
+
+
+def _int_array(values: Sequence[int]) -> str:
+    """PostgreSQL's text form of an int array: the driver passes one string instead of adapting a list
+    element by element (measurably slower for a few hundred ids on the request path)."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
 
 
 def person_details(*, user_ids: Sequence[int]) -> dict[int, PersonDetails]:
@@ -244,7 +282,7 @@ def person_details(*, user_ids: Sequence[int]) -> dict[int, PersonDetails]:
     if connection.vendor == "postgresql":
         # The ids as one array: a short statement the driver parses once, however many people.
         with connection.cursor() as cursor:
-            cursor.execute(_details_sql(), [list(user_ids)])
+            cursor.execute(_details_sql(), [_int_array(user_ids)])
             rows = cursor.fetchall()
     else:
         rows = User.objects.filter(pk__in=user_ids).values_list(
@@ -280,13 +318,13 @@ def _json(value: Any) -> Mapping[str, Any]:
 def taste_vector(*, interests: Mapping[str, Any], activity_preferences: Mapping[str, Any]) -> np.ndarray:
     """(TASTE_DIM,) float32: interests then activity preferences in taxonomy order, as the preference
     feature group holds them."""
-    vector = np.zeros(TASTE_DIM, dtype=np.float32)
-    for field, values in (("interests", interests), ("activity_preferences", activity_preferences)):
+    vector = [0.0] * TASTE_DIM
+    for offsets, values in ((_INTEREST_OFFSETS, interests), (_ACTIVITY_OFFSETS, activity_preferences)):
         for key, weight in values.items():
-            offset = _TASTE_INDEX.get((field, key))
-            if offset is not None and isinstance(weight, int | float):
+            offset = offsets.get(key)
+            if offset is not None and isinstance(weight, int | float) and not isinstance(weight, bool):
                 vector[offset] = min(max(float(weight), 0.0), 1.0)
-    return vector
+    return np.array(vector, dtype=np.float32)
 
 
 def _cosine(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -323,18 +361,28 @@ def _ralm_for(*, version: str | None) -> serving.LoadedRalm | None:
 
 
 def _ralm_similarities(
-    *, model: serving.LoadedRalm, seed_ids: Sequence[int], candidate_ids: Sequence[int]
+    *, model: serving.LoadedRalm, seed_ids: Sequence[int], candidates: Sequence[Candidate]
 ) -> dict[int, float]:
+    """{user id: RALM similarity in [0, 1]} of the candidates that carry an embedding of the same length
+    as the model's (a stale row of another size is left to the profile fallback rather than misread)."""
     try:
         summary = seed_summary_get(
             model_version=_model_version_row(model_version_id=model.model_version_id), seed_user_ids=seed_ids
         )
     except SeedSetError:
         return {}
-    ids, scores = candidate_scores(model=model, summary=summary, user_ids=candidate_ids)
+    width = 4 * int(model.lookalike.config.input_dim)  # float32 bytes per stored embedding
+    scored = [
+        candidate for candidate in candidates if candidate.embedding and len(candidate.embedding) == width
+    ]
+    if not scored:
+        return {}
+    # A bytearray, so the array is writable (torch.from_numpy warns on read-only memory).
+    vectors = np.frombuffer(bytearray(b"".join(c.embedding for c in scored)), dtype=np.float32)
+    scores = embedding_scores(model=model, summary=summary, vectors=vectors.reshape(len(scored), -1))
     scale = float(model.lookalike.mixing.detach().abs().sum()) or 1.0  # |α| + |β|
     normalised = np.clip((scores / scale + 1.0) / 2.0, 0.0, 1.0)
-    return dict(zip(ids.tolist(), normalised.tolist(), strict=True))
+    return dict(zip((candidate.user_id for candidate in scored), normalised.tolist(), strict=True))
 
 
 # Ranking ------------------------------------------------------------------------------------------
@@ -394,6 +442,23 @@ def _reason(kind: str, key: str) -> str:
     return f"you both like {label}" if kind == "interest" else f"you both enjoy {label}"
 
 
+_BUCKET_LOWS_KM = np.array([bucket.low_km for bucket in privacy.DISTANCE_BUCKETS[1:]])
+_BUCKET_SCORES = np.array([privacy.bucket_distance_score(bucket) for bucket in privacy.DISTANCE_BUCKETS])
+
+
+def _me_get(*, user_id: int) -> tuple[str, Any, Any] | None:
+    """(geohash, interests, activity preferences) of the person asking, in one round trip; None when they
+    have shared no location. (Their own position: it never leaves this function but as its snap cell.)"""
+    location, profile = _table(Location), _table(Profile)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.geohash, p.interests, p.activity_preferences FROM {location} l "  # noqa: S608
+            f"LEFT JOIN {profile} p ON p.user_id = l.user_id WHERE l.user_id = %s",
+            [user_id],
+        )
+        return cursor.fetchone()
+
+
 def nearby_people_list(
     *,
     user: User,
@@ -411,7 +476,7 @@ def nearby_people_list(
     score. None per result.
     """
     now = now or timezone.now()
-    me = Location.objects.filter(user_id=user.pk).select_related("user__profile").first()
+    me = _me_get(user_id=user.pk)
     if me is None:
         raise ApplicationError(
             "Share your location first (POST /api/me/location/).",
@@ -419,14 +484,15 @@ def nearby_people_list(
             code="location_required",
             status_code=409,
         )
-    centre = privacy.snap_cell(me.geohash)
-    fresh_after = now - timedelta(hours=settings.VICINO_NEARBY_STALE_HOURS)
+    geohash, interests, preferences = me
+    model = _ralm_for(version=config.get("model_version"))
     candidates = nearby_candidates(
         user_id=user.pk,
-        centre=centre,
+        centre=privacy.snap_cell(geohash),
         radius_km=radius_km,
-        fresh_after=fresh_after,
+        fresh_after=now - timedelta(hours=settings.VICINO_NEARBY_STALE_HOURS),
         cap=int(config.get("candidate_cap") or settings.VICINO_NEARBY_CANDIDATE_CAP),
+        model_version_id=model.model_version_id if model is not None else None,
     )
     w_d, w_s = float(config["w_d"]), float(config["w_s"])
     if not candidates:
@@ -434,14 +500,9 @@ def nearby_people_list(
 
     seed_ids = [user.pk, *sorted(friend_ids(user=user))] if with_friends else [user.pk]
     candidate_ids = [candidate.user_id for candidate in candidates]
-    try:
-        profile = me.user.profile
-    except Profile.DoesNotExist:
-        profile = Profile(user=me.user)
-    my_taste = taste_vector(interests=profile.interests, activity_preferences=profile.activity_preferences)
+    my_taste = taste_vector(interests=_json(interests), activity_preferences=_json(preferences))
 
-    model = _ralm_for(version=config.get("model_version"))
-    ralm = _ralm_similarities(model=model, seed_ids=seed_ids, candidate_ids=candidate_ids) if model else {}
+    ralm = _ralm_similarities(model=model, seed_ids=seed_ids, candidates=candidates) if model else {}
     similarity: dict[int, float] = dict(ralm)
     details: dict[int, PersonDetails] = {}
     missing = [user_id for user_id in candidate_ids if user_id not in ralm]
@@ -458,18 +519,18 @@ def nearby_people_list(
         cosine = _cosine(np.stack([details[user_id].taste for user_id in missing]), seed_taste)
         similarity.update(zip(missing, cosine.tolist(), strict=True))
 
-    distances = np.array([candidate.distance_km for candidate in candidates])
-    bucket_ranks = np.searchsorted([b.low_km for b in privacy.DISTANCE_BUCKETS[1:]], distances, side="right")
-    bucket_of = {
-        c.user_id: privacy.DISTANCE_BUCKETS[rank]
-        for c, rank in zip(candidates, bucket_ranks.tolist(), strict=True)
-    }
-    blended = {
-        user_id: w_d * privacy.bucket_distance_score(bucket_of[user_id]) + w_s * similarity[user_id]
-        for user_id in candidate_ids
-    }
-    ranked = sorted(candidate_ids, key=lambda user_id: (-blended[user_id], user_id))
-    window = ranked[: max(limit * DIVERSITY_WINDOW_FACTOR, limit)]
+    # Blend and order in arrays: one bucket per candidate from their snapped distance.
+    bucket_ranks = np.searchsorted(
+        _BUCKET_LOWS_KM, np.array([candidate.distance_km for candidate in candidates]), side="right"
+    )
+    similarities = np.array([similarity[user_id] for user_id in candidate_ids])
+    scores = w_d * _BUCKET_SCORES[bucket_ranks] + w_s * similarities
+    ids = np.array(candidate_ids)
+    order = np.lexsort((ids, -scores))  # best first, ties by id
+    window_positions = order[: max(limit * DIVERSITY_WINDOW_FACTOR, limit)].tolist()
+    window = [candidate_ids[position] for position in window_positions]
+    blended = {candidate_ids[p]: float(scores[p]) for p in window_positions}
+    bucket_of = {candidate_ids[p]: privacy.DISTANCE_BUCKETS[int(bucket_ranks[p])] for p in window_positions}
     unknown = [user_id for user_id in window if user_id not in details]
     if unknown:
         details.update(person_details(user_ids=unknown))

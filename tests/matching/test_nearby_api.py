@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -16,6 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from matching import services, serving
 from matching.experiments import services as experiments
+from matching.index import candidate_scores
 from matching.models import ModelVersion
 from matching.nearby import privacy, selectors
 from matching.seed_cache import seed_summary_key
@@ -148,6 +150,25 @@ def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_noth
     )
     Profile.objects.filter(user=other).update(show_age_group=False)
     assert _client(me).get(URL).json()["results"][0]["age_group"] is None
+
+
+@pytest.mark.django_db
+def test_the_hand_built_response_is_exactly_what_the_documented_serializer_gives():
+    from matching.nearby.apis import NearbyListApi, nearby_page_data
+    from matching.nearby.services import nearby_people_serve
+
+    me = person_at(NYC, interests={"music": 0.9}, activities={"climbing": 1.0})
+    for i in range(4):
+        other = person_at(offset(NYC, north_km=0.7 * i), interests={"music": 0.5 + 0.1 * i})
+        Profile.objects.filter(user=other).update(birth_year=timezone.now().year - 20 - 5 * i)
+
+    page = nearby_people_serve(user=me, limit=20)
+
+    assert len(page.results) == 4
+    documented = NearbyListApi.OutputSerializer(
+        {"radius_km": page.radius_km, "count": len(page.results), "results": page.results}
+    ).data
+    assert json.loads(json.dumps(nearby_page_data(page))) == json.loads(json.dumps(documented))
 
 
 @pytest.mark.django_db
@@ -288,7 +309,7 @@ def test_ralm_scores_people_with_embeddings_and_the_profile_cosine_the_rest():
     summary = services.seed_summary_get(
         model_version=ModelVersion.objects.get(version="v1"), seed_user_ids=[me.pk]
     )
-    ids, raw = selectors.candidate_scores(model=model, summary=summary, user_ids=[u.pk for u in encoded])
+    ids, raw = candidate_scores(model=model, summary=summary, user_ids=[u.pk for u in encoded])
     scale = float(model.lookalike.mixing.detach().abs().sum())
     for user_id, score in zip(ids.tolist(), raw.tolist(), strict=True):
         assert rows[user_id]["similarity_source"] == "ralm"
