@@ -8,7 +8,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from activities.models import Participation
@@ -164,3 +166,17 @@ def test_the_navigation_marks_this_page_as_current_and_not_activities_near_me():
     assert nav.count('aria-current="page"') == 1
     near = _html(_client_for(UserFactory()).get("/activities/"))
     assert '<a href="/activities/" aria-current="page">Activities near me</a>' in near
+
+
+def test_the_page_costs_the_same_queries_however_many_suggestions(city, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _active_ranker(city)
+    client = _client_for(city["person"])
+    client.get(URL)  # warms the cached active-version answers
+    with CaptureQueriesContext(connection) as three:
+        assert len(_card_ids(_html(client.get(URL)))) == 3
+    for i in range(4):
+        _upcoming(venue=city["court"], title=f"Extra {i}", starts_in=timedelta(days=4 + i))
+    with CaptureQueriesContext(connection) as seven:
+        assert len(_card_ids(_html(client.get(URL)))) == 7
+    assert len(seven.captured_queries) == len(three.captured_queries)
