@@ -22,6 +22,7 @@ class NavItem:
 MAIN_NAVIGATION: tuple[NavItem, ...] = (
     NavItem("people-nearby", "People nearby"),
     NavItem("activities-near", "Activities near me"),
+    NavItem("activities-for-you-page", "Activities for you"),
     NavItem("invitation-inbox", "Invitations"),
     NavItem("organised-activities", "My activities"),
     NavItem("location", "My location"),
@@ -37,10 +38,14 @@ def roles_for(url_name: str) -> frozenset[str]:
 
 
 def navigation_for(*, role: str, current_path: str) -> list[dict]:
-    items = []
-    for item in MAIN_NAVIGATION:
-        if role not in roles_for(item.url_name):
-            continue
-        url = reverse(item.url_name)
-        items.append({"url": url, "label": item.label, "current": current_path.startswith(url)})
+    """The role's entries; the current one is the longest URL the path starts with (so /activities/for-you/
+    marks "Activities for you", not "Activities near me" as well)."""
+    items = [
+        {"url": reverse(item.url_name), "label": item.label, "current": False}
+        for item in MAIN_NAVIGATION
+        if role in roles_for(item.url_name)
+    ]
+    matching = [entry for entry in items if current_path.startswith(entry["url"])]
+    if matching:
+        max(matching, key=lambda entry: len(entry["url"]))["current"] = True
     return items

@@ -1,4 +1,5 @@
-"""The matching pages (the API's routes are in matching/nearby/urls.py and matching/experiments/urls.py)."""
+"""The matching pages (the API's routes are in matching/nearby/urls.py, matching/experiments/urls.py and
+matching/ranking/urls.py)."""
 
 from django.urls import path
 
@@ -6,9 +7,11 @@ from matching.campaigns import pages as campaign_pages
 from matching.experiments import pages as experiment_pages
 from matching.invitations import pages as invitation_pages
 from matching.nearby import pages as nearby_pages
+from matching.ranking import pages as ranking_pages
 
 urlpatterns = [
     path("people/", nearby_pages.people_nearby, name="people-nearby"),
+    path("activities/for-you/", ranking_pages.activities_for_you, name="activities-for-you-page"),
     path(
         "organise/<int:pk>/suggestions/",
         invitation_pages.activity_suggestions,

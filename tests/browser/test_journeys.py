@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 import uuid
 from datetime import datetime, timedelta
 from io import StringIO
@@ -24,11 +23,15 @@ from activities.models import Activity, Invitation, Participation
 from activities.services import invitation_accept as accept_invitation
 from activities.services import invitation_decline as decline_invitation
 from config.celery import app as celery_app
+from matching import services as matching_services
 from matching.campaigns.models import Campaign, CampaignMember
 from matching.experiments.models import Experiment, ExperimentExposure
 from matching.invitations import ranking
 from matching.invitations.services import invitations_send
-from tests.browser.conftest import SCREENSHOTS, BrowserSession
+from matching.ranking.artefacts import RANKER_NAME
+from matching.ranking.pages import FOR_YOU_LIMIT
+from matching.ranking.selectors import activities_for_you_list
+from tests.browser.conftest import BrowserSession
 from tests.celery_worker import worker_process
 from tests.factories import (
     ActivityFactory,
@@ -39,6 +42,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.matching.lookalike_people import active_ralm, model_dir_setup
+from tests.matching.ranking_builders import tiny_ranker_register, tiny_vocabulary
 from users import geo
 from users.demo import DEMO_PASSWORD
 from users.models import Block, InteractionEvent, Location, Place, Profile, User
@@ -59,6 +63,30 @@ def _assert_no_one_elses_position(html: str, *, me: User) -> None:
         assert cell[:7] not in html, cell
 
 
+#: The campaign build on a worker that shares 2 busy cores: time to start the worker, and to finish.
+WORKER_START_SECONDS = 180
+BUILD_TIMEOUT_MS = 300_000
+#: Installed before the campaign page loads: records the bar's percentage at load and after every poll.
+PERCENT_RECORDER = """
+window.__percentSeen = [];
+const recordPercent = () => {
+  const shown = document.querySelector("[data-percent]");
+  if (shown) { window.__percentSeen.push(parseInt(shown.textContent, 10)); }
+};
+document.addEventListener("DOMContentLoaded", recordPercent);
+document.addEventListener("htmx:afterSettle", recordPercent);
+"""
+
+
+def _chart_ready(page, name: str) -> None:
+    """Wait until Chart.js has drawn the chart on canvas[data-chart=name] (the canvas shows before)."""
+    page.wait_for_function(
+        "name => { const c = document.querySelector(`canvas[data-chart=${name}]`);"
+        " return !!(c && window.Chart && Chart.getChart(c)); }",
+        arg=name,
+    )
+
+
 def _empty_map_point(page, box: dict) -> tuple[float, float]:
     """A point inside the map where a tap lands on the map itself, not on a marker or a control."""
     for fx, fy in ((0.5, 0.5), (0.3, 0.6), (0.7, 0.4), (0.6, 0.7), (0.4, 0.3), (0.2, 0.8)):
@@ -73,9 +101,20 @@ def _empty_map_point(page, box: dict) -> tuple[float, float]:
     raise AssertionError("no free spot on the map to tap")
 
 
+def _active_tiny_ranker() -> None:
+    """A small DIN + ETA ranker over the city's places, registered and active: "activities for you" ranks
+    with it (an untrained model's order, but the real serving path)."""
+    places = list(Place.objects.order_by("pk").values_list("pk", flat=True))
+    tiny_ranker_register(version="journey", vocabulary=tiny_vocabulary(place_ids=places))
+    matching_services.model_version_activate(name=RANKER_NAME, version="journey")
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(session: BrowserSession):
+def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(
+    session: BrowserSession, model_dir
+):
     _seed_demo_city()
+    _active_tiny_ranker()
     page = session.page
     session.go("/")
     session.snap("person-01-home")
@@ -132,8 +171,7 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     expect(page.locator("[data-map-status]")).to_contain_text("Found you at 40.741100, -73.989700")
     assert page.get_by_label("Latitude").input_value() == "40.741100"
     expect(page.locator(".map.tiles-missing")).to_have_count(1)
-    page.locator("#own-location-map").scroll_into_view_if_needed()
-    x, y = _empty_map_point(page, page.locator("#own-location-map").bounding_box())
+    x, y = _empty_map_point(page, session.map_ready("#own-location-map"))
     page.mouse.click(x, y)
     expect(page.locator("[data-map-status]")).to_contain_text("Pin dropped")
     latitude = float(page.get_by_label("Latitude").input_value())
@@ -142,6 +180,8 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     expect(page.locator("path.own-marker")).to_have_count(1)
     session.snap("person-06-location-pin")
     page.get_by_role("button", name="Save location").click()
+    # Saved once the next page is there (the click returns as soon as it is made).
+    expect(page.get_by_role("heading", name="Activities near me")).to_be_visible()
 
     rosa = User.objects.select_related("profile", "location").get(username="rosa")
     profile = rosa.profile
@@ -155,7 +195,6 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     assert (rosa.location.latitude, rosa.location.longitude) == pytest.approx((latitude, longitude), abs=1e-6)
 
     # Activities near me: venues on the map, a list, and a join that updates the card in place.
-    expect(page.get_by_role("heading", name="Activities near me")).to_be_visible()
     page.get_by_label("Distance").select_option("10")
     expect(page.locator("#near-results")).to_contain_text("within 10 km")
     cards = page.locator("[data-activity]")
@@ -182,8 +221,39 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     expect(page.locator(f"#{card_id}").get_by_role("button", name="Join")).to_be_visible()
     assert not Participation.objects.filter(activity=activity, user=rosa).exists()
 
-    # People nearby: ranked cards with a distance bucket and the reason; the map shows only Rosa.
+    # Activities for you: the active ranker's picks in its order, each with why; one joined from the
+    # keyboard, its card swapped in place by the same partial as on "activities near me".
     nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="Activities for you").click()
+    expect(page.get_by_role("heading", name="Activities for you", level=1)).to_be_visible()
+    expect(nav.get_by_role("link", name="Activities for you")).to_have_attribute("aria-current", "page")
+    suggested = page.locator("[data-suggested]")
+    expect(suggested.first).to_be_visible()
+    expect(page.locator(".for-you-list")).to_have_attribute("data-ranked-by", "ranker")
+    expected = [s.activity.pk for s in activities_for_you_list(user=rosa, limit=FOR_YOU_LIMIT)]
+    assert len(expected) >= 2
+    shown = suggested.evaluate_all("items => items.map(item => Number(item.dataset.suggested))")
+    assert shown == expected
+    first = suggested.first
+    expect(first.locator(".reason").first).to_be_visible()
+    expect(first.locator("time")).to_be_visible()
+    picked = Activity.objects.select_related("place").get(pk=expected[0])
+    if picked.place is not None:
+        expect(first).to_contain_text(picked.place.name)  # the venue is public
+    _assert_no_one_elses_position(page.content(), me=rosa)
+    session.snap("person-09-activities-for-you")
+
+    page.evaluate("window.__sameDocument = true")
+    first.get_by_role("button", name=f"Join {picked.title}").focus()
+    page.keyboard.press("Enter")
+    expect(first).to_contain_text("You're going")
+    expect(first.get_by_role("button", name=f"Leave {picked.title}")).to_be_focused()
+    expect(first.locator(".reason").first).to_be_visible()  # why stays with the swapped card
+    assert page.evaluate("window.__sameDocument") is True
+    assert Participation.objects.filter(activity=picked, user=rosa).exists()
+    session.snap("person-10-activities-for-you-joined")
+
+    # People nearby: ranked cards with a distance bucket and the reason; the map shows only Rosa.
     nav.get_by_role("link", name="People nearby").click()
     expect(page.get_by_role("heading", name="People nearby")).to_be_visible()
     people = page.locator("[data-person]")
@@ -196,8 +266,8 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     assert rings == ["1", "2", "5"]
     expect(page.locator("#people-map .leaflet-overlay-pane path")).to_have_count(1 + len(rings))
     _assert_no_one_elses_position(page.content(), me=rosa)
-    session.snap("person-09-people-nearby")
-    page.screenshot(path=SCREENSHOTS / "readme-nearby.png")
+    session.snap("person-11-people-nearby")
+    session.readme_snap("nearby")
 
     # A wave: the button becomes a confirmation, in place.
     first = people.first
@@ -216,7 +286,7 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     expect(page.locator("#people-status")).to_contain_text("You blocked")
     expect(page.locator("#people-status")).to_be_focused()
     assert Block.objects.filter(blocker=rosa, blocked_id=blocked_id).exists()
-    session.snap("person-10-blocked")
+    session.snap("person-12-blocked")
     page.get_by_label("Distance").select_option("10")
     expect(page.locator("#people-results")).to_contain_text("within 10 km")
     expect(people.first).to_be_visible()
@@ -226,6 +296,7 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     organiser = User.objects.get(username="demo_organiser")
     invited_to = (
         Activity.objects.filter(organiser=organiser, status="open", starts_at__gt=timezone.now())
+        .exclude(participations__user=rosa)  # not the one she joined from her suggestions
         .order_by("starts_at")
         .first()
     )
@@ -234,12 +305,12 @@ def test_a_person_signs_up_onboards_drops_a_pin_and_joins_an_activity_nearby(ses
     invitation_card = page.locator(f"#invitation-{outcome.invitation.pk}")
     expect(invitation_card).to_contain_text(invited_to.title)
     expect(invitation_card).to_contain_text(f"{organiser.public_name} invited you")
-    session.snap("person-11-invitations")
+    session.snap("person-13-invitations")
     invitation_card.get_by_role("button", name=re.compile("^Accept ")).click()
     expect(invitation_card).to_contain_text("You're going")
     assert Participation.objects.filter(activity=invited_to, user=rosa).exists()
     assert Invitation.objects.get(pk=outcome.invitation.pk).status == "accepted"
-    session.snap("person-12-invitation-accepted")
+    session.snap("person-14-invitation-accepted")
     assert session.console_errors == []
 
 
@@ -301,8 +372,7 @@ def test_an_organiser_creates_an_activity_by_picking_the_venue_on_the_map(sessio
 
     # Edit it: move it to a spot tapped on the map instead of a listed venue.
     item.get_by_role("link", name=re.compile("^Edit")).click()
-    page.locator("#venue-map").scroll_into_view_if_needed()
-    x, y = _empty_map_point(page, page.locator("#venue-map").bounding_box())
+    x, y = _empty_map_point(page, session.map_ready("#venue-map"))
     page.mouse.click(x, y)
     expect(page.locator("[data-custom-spot] input")).to_be_checked()
     spot = (
@@ -409,7 +479,7 @@ def test_an_organiser_invites_three_suggested_people_and_sees_their_answers(
     _assert_no_one_elses_position(page.content(), me=organiser)
     expect(page.locator("#invitation-statuses")).to_contain_text("No invitations yet")
     session.snap("organiser-04-suggestions")
-    page.screenshot(path=SCREENSHOTS / "readme-suggestions.png")
+    session.readme_snap("suggestions")
 
     # Tick three and invite them, in place.
     chosen = [int(suggestions.nth(i).get_attribute("data-suggestion")) for i in range(3)]
@@ -476,9 +546,8 @@ def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
     expect(page.get_by_label("People whose lifetime value is at least…")).to_be_checked()
     expect(page.get_by_label("Tag", exact=True)).to_be_hidden()  # only the chosen seed kind's input
     page.get_by_label("Lifetime value at least").fill(str(threshold))
-    page.locator("#region-map").scroll_into_view_if_needed()
     page.get_by_label("Radius (km)").fill("12")
-    x, y = _empty_map_point(page, page.locator("#region-map").bounding_box())
+    x, y = _empty_map_point(page, session.map_ready("#region-map"))
     page.mouse.click(x, y)
     expect(page.get_by_label("Only people in a region")).to_be_checked()
     expect(page.locator("path.region-circle")).to_have_count(1)
@@ -491,17 +560,15 @@ def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
     expect(page.get_by_label("Leave the seeds themselves out of the audience")).to_be_checked()
     session.snap("marketer-01-campaign-builder")
 
-    with worker_process(queue=worker_queue, concurrency=1):
+    # Every value the bar shows, recorded by the page itself as each poll settles (no sampling by sleeps).
+    page.add_init_script(PERCENT_RECORDER)
+    with worker_process(queue=worker_queue, concurrency=1, timeout=WORKER_START_SECONDS):
         page.get_by_role("button", name="Build the audience").click()
         expect(page.get_by_role("heading", name="Look-alikes of our best")).to_be_visible()
         campaign = Campaign.objects.get(name="Look-alikes of our best")
-        seen = []
-        deadline = time.monotonic() + 120
-        while "100 %" not in (text := page.locator("[data-percent]").inner_text()):
-            seen.append(int(text.rstrip(" %")))
-            assert time.monotonic() < deadline, f"the build is stuck at {text}"
-            page.wait_for_timeout(150)
-    assert seen == sorted(seen), seen  # the bar only moves forward
+        expect(page.locator("[data-percent]")).to_have_text("100 %", timeout=BUILD_TIMEOUT_MS)
+    seen = page.evaluate("window.__percentSeen")
+    assert seen and seen[-1] == 100 and seen == sorted(seen), seen  # the bar only moves forward
     campaign.refresh_from_db()
     assert campaign.status == "succeeded", campaign.error
     assert (campaign.region_latitude, campaign.region_longitude) == pytest.approx(centre, abs=1e-6)
@@ -510,6 +577,7 @@ def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
 
     expect(page.get_by_role("heading", name="Audience ready")).to_be_visible()
     expect(page.locator("canvas[data-chart=histogram]")).to_be_visible()
+    _chart_ready(page, "histogram")
     bars = page.evaluate(
         "Chart.getChart(document.querySelector('canvas[data-chart=histogram]')).data.datasets[0].data"
     )
@@ -517,7 +585,7 @@ def test_a_marketer_builds_a_campaign_on_a_worker_and_downloads_its_csv(
     expect(page.locator("tr[data-group]")).to_have_count(6)
     _assert_no_one_elses_position(page.content(), me=User.objects.get(username="demo_marketer"))
     session.snap("marketer-02-campaign-results")
-    page.screenshot(path=SCREENSHOTS / "readme-campaign.png", full_page=True)
+    session.readme_snap("campaign", full_page=True)
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download CSV").click()
@@ -577,6 +645,7 @@ def test_a_marketer_creates_an_experiment_starts_it_and_reads_its_results_chart(
                 InteractionEvent.objects.create(kind="wave", actor=person, target=marketer)
     page.reload()
     expect(page.get_by_role("alert")).to_contain_text("Sample ratio mismatch")
+    _chart_ready(page, "rates")
     chart = page.evaluate(
         "(() => { const c = Chart.getChart(document.querySelector('canvas[data-chart=rates]'));"
         " return {rates: c.data.datasets[0].data, intervals: c.data.datasets[0].intervals}; })()"

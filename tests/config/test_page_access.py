@@ -32,6 +32,8 @@ MARKETER_PAGES = {"experiment-list-page", "experiment-create-page", "experiment-
 PEOPLE_PAGES = {"people-nearby", "person-wave-page", "person-like-page", "person-block-page",
                 "person-unblock-page", "person-report-page", "invitation-inbox", "invitation-accept-page",
                 "invitation-decline-page"}  # fmt: skip
+#: Pages for people only (the role "person"): suggestions of activities to join.
+PERSON_PAGES = {"activities-for-you-page"}
 
 
 def _page_routes() -> list[tuple[str, str]]:
@@ -51,7 +53,7 @@ def _client_for(user) -> Client:
 def test_the_route_walk_finds_the_pages():
     names = {name for _url, name in _page_routes()}
     assert {"activities-near", "location", "profile", "onboarding"} | ORGANISER_PAGES <= names
-    assert names >= MARKETER_PAGES | PEOPLE_PAGES
+    assert names >= MARKETER_PAGES | PEOPLE_PAGES | PERSON_PAGES
 
 
 @pytest.mark.parametrize(("url", "name"), _page_routes())
@@ -90,6 +92,14 @@ def test_pages_about_other_people_are_403_for_marketers(url, name):
     assert "This page is for people and organisers." in response.content.decode()
 
 
+@pytest.mark.parametrize("factory", [OrganiserFactory, MarketerFactory])
+@pytest.mark.parametrize(("url", "name"), [r for r in _page_routes() if r[1] in PERSON_PAGES])
+def test_person_pages_are_403_for_other_roles(factory, url, name):
+    response = _client_for(factory()).get(url)
+    assert response.status_code == 403, (url, name)
+    assert "This page is for people." in response.content.decode()
+
+
 @pytest.mark.parametrize(
     ("factory", "role"),
     [(UserFactory, Role.PERSON), (OrganiserFactory, Role.ORGANISER), (MarketerFactory, Role.MARKETER)],
@@ -105,6 +115,7 @@ def test_the_navigation_offers_exactly_the_pages_the_role_may_open(factory, role
     assert ("My activities" in nav) == (role == Role.ORGANISER)
     assert ("Experiments" in nav) == (role == Role.MARKETER)
     assert ("People nearby" in nav) == (role != Role.MARKETER)
+    assert ("Activities for you" in nav) == (role == Role.PERSON)
 
 
 def test_unknown_pages_get_the_404_page():

@@ -10,10 +10,18 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from matching import services as matching_services
 from matching.campaigns import services as campaign_services
 from matching.experiments import services as experiment_services
 from matching.invitations.services import invitations_send
-from tests.config.test_page_access import MARKETER_PAGES, ORGANISER_PAGES, PEOPLE_PAGES, _page_routes
+from matching.ranking.artefacts import RANKER_NAME
+from tests.config.test_page_access import (
+    MARKETER_PAGES,
+    ORGANISER_PAGES,
+    PEOPLE_PAGES,
+    PERSON_PAGES,
+    _page_routes,
+)
 from tests.factories import (
     ActivityFactory,
     LocationFactory,
@@ -24,6 +32,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.matching.lookalike_people import active_ralm, feature_rows, features_store, model_dir_setup
+from tests.matching.ranking_builders import tiny_ranker_register, tiny_vocabulary
 from users.models import Location, Role, UserTag
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +68,7 @@ def _page_urls(*, activity_id: int, experiment_id: int, campaign_id: int, role: 
             (name in ORGANISER_PAGES and role != Role.ORGANISER)
             or (name in MARKETER_PAGES and role != Role.MARKETER)
             or (name in PEOPLE_PAGES and role == Role.MARKETER)
+            or (name in PERSON_PAGES and role != Role.PERSON)
         ):
             continue
         if "/1/" in url:
@@ -100,7 +110,9 @@ def _built_campaign(*, owner, people) -> int:
 
 
 @pytest.mark.parametrize("viewer_factory", [UserFactory, OrganiserFactory, MarketerFactory])
-def test_no_page_shows_another_persons_coordinates_or_geohash(viewer_factory):
+def test_no_page_shows_another_persons_coordinates_or_geohash(
+    viewer_factory, django_capture_on_commit_callbacks
+):
     viewer = viewer_factory()
     LocationFactory(user=viewer, latitude=40.7484, longitude=-73.9857)
     neighbours = [
@@ -123,6 +135,19 @@ def test_no_page_shows_another_persons_coordinates_or_geohash(viewer_factory):
         for i, (lat, lon) in enumerate(INVITEES)
     ]
     campaign_id = 0
+    suggested = None
+    if viewer.role == Role.PERSON:
+        # Activities for you, ranked by an active ranker: an activity with places left, at the venue, whose
+        # participants are the neighbours.
+        suggested = ActivityFactory(
+            title="Suggested doubles", organiser=organiser, place=venue, latitude=venue.latitude,
+            longitude=venue.longitude, geohash=venue.geohash, capacity=10,
+        )  # fmt: skip
+        for person in [organiser, *neighbours]:
+            ParticipationFactory(activity=suggested, user=person)
+        with django_capture_on_commit_callbacks(execute=True):
+            tiny_ranker_register(version="privacy", vocabulary=tiny_vocabulary(place_ids=[venue.pk]))
+            matching_services.model_version_activate(name=RANKER_NAME, version="privacy")
     if viewer.role == Role.MARKETER:
         # First: activating the model outside a committed transaction does not reach a cached "no model".
         campaign_id = _built_campaign(owner=viewer, people=[*neighbours, *invitees])
@@ -156,6 +181,8 @@ def test_no_page_shows_another_persons_coordinates_or_geohash(viewer_factory):
         assert all(f"Neighbour {i}" in nearby for i in range(len(NEIGHBOURS)))
     if viewer.role == Role.PERSON:
         assert activity.title in client.get(reverse("invitation-inbox")).content.decode()
+        for_you = client.get(reverse("activities-for-you-page")).content.decode()
+        assert f'data-suggested="{suggested.pk}"' in for_you and "Suggested doubles" in for_you
     if viewer.role == Role.ORGANISER:
         suggestions = client.get(reverse("activity-suggestions-page", args=[activity.pk])).content.decode()
         assert "Invitee 0" in suggestions and "Invitee 2" in suggestions  # sent, and suggested
