@@ -339,6 +339,50 @@ def _summary(measured: dict) -> dict:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serving_pids(server_pid: int, environment: dict) -> dict[str, list[int]]:
+    """The processes that serve a request: gunicorn's master and workers, the PostgreSQL backends connected
+    to the benchmark database (the workers keep theirs open), and Redis."""
+    import psycopg
+
+    workers = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
+    with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
+        backends = [
+            row[0]
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    redis_pids = subprocess.run(
+        ["pgrep", "-x", "redis-server"], capture_output=True, text=True
+    ).stdout.split()
+    return {
+        "web": [server_pid, *map(int, workers)],
+        "PostgreSQL": backends,
+        "Redis": list(map(int, redis_pids)),
+    }
+
+
+def _cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        **{part: sum(_cpu_seconds(pid) for pid in group) for part, group in pids.items()},
+        "clients": usage.ru_utime + usage.ru_stime,
+    }
+
+
 def serve_and_load(
     environment: dict, *, tokens: list[str], phases: list[tuple[str, int, float]], clients: int, workers: int
 ) -> dict[str, dict]:
@@ -368,9 +412,14 @@ def serve_and_load(
         if warm["errors"]:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         offset = warmup
+        pids = _serving_pids(server.pid, environment)
         for name, requests, think in phases:
+            before = _cpu_snapshot(pids)
             measured = asyncio.run(_load(port, tokens[offset : offset + requests], requests, clients, think))
+            after = _cpu_snapshot(pids)
             reports[name] = _summary(measured)
+            # CPU each part spent per request in this phase: on 2 cores, their sum bounds the throughput.
+            reports[name]["cpu_ms"] = {part: (after[part] - before[part]) * 1000 / requests for part in after}
             offset += requests
             sys.stderr.write(
                 f"  {name}: p95 {reports[name]['p95']:.1f} ms, {len(measured['errors'])} errors\n"
@@ -481,6 +530,19 @@ def main() -> None:
             str(len(report["errors"])), "meets" if meets else "MISSES",
         ])  # fmt: skip
     table = markdown_table(header, rows)
+    parts = list(next(iter(reports.values()))["cpu_ms"])
+    cpu_rows = [
+        [name, *(f"{report['cpu_ms'][part]:.1f}" for part in parts), f"{sum(report['cpu_ms'].values()):.1f}",
+         f"{2000 / sum(report['cpu_ms'].values()):,.0f}"]
+        for name, report in reports.items()
+    ]  # fmt: skip
+    cpu_table = markdown_table(
+        ["load", *(f"{part} CPU ms/request" for part in parts), "total", "req/s the 2 cores allow"], cpu_rows
+    )
+    table += (
+        "\n\nCPU per request, from /proc (gunicorn master and workers, the PostgreSQL backends of the "
+        "benchmark database, Redis, and this process's clients):\n\n" + cpu_table
+    )
     sys.stdout.write(table + "\n")
     errors = [error for report in reports.values() for error in report["errors"]]
     if errors:

@@ -143,15 +143,17 @@ def _walk_sql() -> str:
     user, profile, block = _table(User), _table(Profile), _table(Block)
     embedding = _table(UserEmbedding)
     # vicino_nearby_walk (migration matching 0003) reads the cells in order, each cell's freshest locations
-    # first, and stops at the cap; this query says which of the rows read may be shown, and brings each
+    # first, and stops at the cap; this query says which of the rows read may be shown (the person's blocks,
+    # both ways, read once into a hashed set rather than probed per row), and brings each
     # one's stored embedding under the model version asked for (NULL: none) in the same round trip. Only
     # table names and constants are interpolated; every value is a bound parameter.
     return f"""
         SELECT w.cell_position, w.person_id,
                u.is_active AND u.role <> '{Role.MARKETER.value}' AND p.user_id IS NOT NULL
                AND NOT p.hide_from_nearby
-               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocker_id = %s AND b.blocked_id = w.person_id)
-               AND NOT EXISTS (SELECT 1 FROM {block} b WHERE b.blocked_id = %s AND b.blocker_id = w.person_id)
+               AND w.person_id NOT IN (SELECT b.blocked_id FROM {block} b WHERE b.blocker_id = %s
+                                       UNION ALL
+                                       SELECT b.blocker_id FROM {block} b WHERE b.blocked_id = %s)
                AS shown,
                e.vector
         FROM vicino_nearby_walk(%s::text[], %s, %s, %s) w
