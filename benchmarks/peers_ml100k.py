@@ -87,6 +87,10 @@ TEMPERATURE = 0.05
 MBA_LAMBDA = 0.0
 #: N(0, 0.01²) embeddings; chosen on the same validation split over PyTorch's N(0, 1) (see the doc).
 EMBEDDING_STD = 0.01
+#: Our two-tower embeddings' init std; chosen on the retrieval validation split (`--validation`, see the doc).
+RECALL_EMBEDDING_STD: float | None = 0.01
+#: What `--validation` compares: our two-tower recipes × embedding init std (None = PyTorch's N(0, 1)).
+VALIDATION_STDS = (None, 0.01, 1e-4)
 KS = (10, 50, 100)
 
 
@@ -106,8 +110,10 @@ class Journal:
     """Finished runs, one JSON line each, so an interrupted benchmark resumes where it stopped (a full run
     takes long on a shared 2-core machine). A run that raises is reported and left out of the tables."""
 
-    def __init__(self, path: Path | None, *, fresh: bool) -> None:
+    def __init__(self, path: Path | None, *, fresh: bool, report_only: bool = False) -> None:
         self.path = path
+        self.report_only = report_only
+        self.missing: list[str] = []
         self.done: dict[str, Run] = {}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +128,9 @@ class Journal:
         if key in self.done:
             print(f"  (kept from {self.path.name}) {key}", flush=True)
             return self.done[key]
+        if self.report_only:
+            self.missing.append(key)
+            return None
         try:
             run = job()
         except Exception:  # noqa: BLE001 - one failing peer must not lose the other runs' hours
@@ -332,7 +341,13 @@ def recall_metrics(setup: RecallSetup, users: np.ndarray, items: np.ndarray, *, 
     return full_ranking_metrics(users, items, setup.data.target, setup.data.seen, ks=KS, normalise=normalise)
 
 
-def run_our_recall(setup: RecallSetup, seed: int, architecture: str, train: RecallTrainConfig) -> Run:
+def run_our_recall(
+    setup: RecallSetup,
+    seed: int,
+    architecture: str,
+    train: RecallTrainConfig,
+    embedding_std: float | None = None,
+) -> Run:
     data = setup.data
     sizes = data.vocab_sizes
     config = TwoTowerConfig(
@@ -344,6 +359,7 @@ def run_our_recall(setup: RecallSetup, seed: int, architecture: str, train: Reca
         item_dims=(64, 32),
         similarity="cosine",
         temperature=TEMPERATURE,
+        embedding_std=embedding_std,
         seed=seed,
     )
     model = TwoTowerModel(config)
@@ -643,9 +659,10 @@ def din_table(runs: list[Run]) -> str:
                 mean_spread([run.metrics["auc"] for run in same]),
                 mean_spread([run.metrics["gauc"] for run in same]),
                 mean_spread(epoch, 1),
+                len(same),
             ]
         )
-    return markdown_table(["library", "model", "loss", "AUC", "GAUC", "s / epoch"], rows)
+    return markdown_table(["library", "model", "loss", "AUC", "GAUC", "s / epoch", "seeds"], rows)
 
 
 def recall_table(runs: list[Run]) -> str:
@@ -657,9 +674,13 @@ def recall_table(runs: list[Run]) -> str:
         for k in KS:
             row.append(mean_spread([run.metrics[f"ndcg@{k}"] for run in same]))
         row.append(mean_spread([np.mean(run.epoch_seconds) for run in same], 1))
+        row.append(len(same))
         rows.append(row)
     header = (
-        ["library", "model", "mode"] + [f"Hit@{k}" for k in KS] + [f"NDCG@{k}" for k in KS] + ["s / epoch"]
+        ["library", "model", "mode"]
+        + [f"Hit@{k}" for k in KS]
+        + [f"NDCG@{k}" for k in KS]
+        + ["s / epoch", "seeds"]
     )
     return markdown_table(header, rows)
 
@@ -697,14 +718,30 @@ def main() -> None:
     parser.add_argument(
         "--fresh", action="store_true", help=f"forget the finished runs kept in {RESULTS_JOURNAL}"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help=f"run nothing: report the runs kept in {RESULTS_JOURNAL} and list what is missing",
+    )
+    parser.add_argument(
+        "--validation",
+        metavar="ARCHITECTURE[:MODE],...",
+        help="choose our two-tower init std on a validation split cut from the training ratings (each "
+        "person's last training positive is the target; the test split is never read): runs our listed "
+        "architectures' recipes with every std in VALIDATION_STDS, prints the table, writes nothing",
+    )
     args = parser.parse_args()
+    if args.validation:
+        torch.set_num_threads(args.threads)
+        validate_recall(args.data, args.validation.split(","), [int(seed) for seed in args.seeds.split(",")])
+        return
     if args.smoke:
         global DIN_EPOCHS, RECALL_EPOCHS
         DIN_EPOCHS = RECALL_EPOCHS = 1
         args.no_write = True
     seeds = [int(seed) for seed in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
-    journal = Journal(None if args.smoke else RESULTS_JOURNAL, fresh=args.fresh)
+    journal = Journal(None if args.smoke else RESULTS_JOURNAL, fresh=args.fresh, report_only=args.report_only)
     started = time.perf_counter()
     sections = []
     all_runs: list[Run] = []
@@ -757,9 +794,12 @@ def main() -> None:
                     **{**recipe.to_dict(), "epochs": RECALL_EPOCHS, "num_negatives": NEGATIVES, "seed": seed}
                 )
                 recipe_name = f"{recipe.mode}|{recipe.negatives}|{recipe.pair_loss}"
-                key = f"recall|ours|{architecture}|{recipe_name}|seed {seed}"
+                key = f"recall|ours|{architecture}|{recipe_name}|std {RECALL_EMBEDDING_STD}|seed {seed}"
                 run = journal.run(
-                    key, lambda a=architecture, t=train, s=setup, seed=seed: run_our_recall(s, seed, a, t)
+                    key,
+                    lambda a=architecture, t=train, s=setup, seed=seed: run_our_recall(
+                        s, seed, a, t, RECALL_EMBEDDING_STD
+                    ),
                 )
                 report_recall(runs, seed, run)
             for name in RECHUB_RECALL:
@@ -778,7 +818,28 @@ def main() -> None:
     training = sum(sum(run.epoch_seconds) for run in all_runs)
     print(f"this process: {total / 60:.1f} min; training time summed over the runs: {training / 60:.1f} min")
     if not args.no_write:
-        write_report(sections, seeds, training, args.threads, verdicts)
+        write_report(sections, seeds, training, args.threads, verdicts, journal.missing)
+
+
+def validate_recall(directory: Path, architectures: list[str], seeds: list[int]) -> None:
+    """Our two-tower recipes for `architectures`, each with every init std of VALIDATION_STDS, on the
+    validation split (`retrieval_data(validation=True)`): the same protocol, one rating earlier."""
+    data = retrieval_data(directory, validation=True)
+    print(f"validation: {len(data.train_item):,} training positives, {len(data.target)} people", flush=True)
+    runs: list[Run] = []
+    for seed in seeds:
+        setup = recall_setup(data, seed)
+        for architecture, recipe in OUR_RECALL:
+            if architecture not in architectures and f"{architecture}:{recipe.mode}" not in architectures:
+                continue
+            train = RecallTrainConfig(
+                **{**recipe.to_dict(), "epochs": RECALL_EPOCHS, "num_negatives": NEGATIVES, "seed": seed}
+            )
+            for std in VALIDATION_STDS:
+                run = run_our_recall(setup, seed, architecture, train, std)
+                run.mode += f", init std {std or 'N(0, 1)'}"
+                report_recall(runs, seed, run)
+    print(recall_table(runs))
 
 
 def acceptance(runs: list[Run]) -> list[str]:
@@ -849,7 +910,9 @@ NOTES = """## How the comparison is made fair
 """
 
 
-def write_report(sections, seeds, training_seconds: float, threads: int, verdicts: list[str]) -> None:
+def write_report(
+    sections, seeds, training_seconds: float, threads: int, verdicts: list[str], missing: list[str]
+) -> None:
     import deepctr_torch
     import torch_rechub
 
@@ -866,6 +929,12 @@ def write_report(sections, seeds, training_seconds: float, threads: int, verdict
         *verdicts,
         "",
     ]
+    if missing:
+        body += [
+            f"Not run (the time this report had did not cover them; the `seeds` column counts what was): "
+            f"{'; '.join(missing)}.",
+            "",
+        ]
     for title, table, train, test in sections:
         body += [f"## {title}", "", f"{train:,} training rows, {test:,} test rows.", "", table, ""]
     write_result(
