@@ -122,7 +122,9 @@ class Journal:
             if path.exists():
                 for line in path.read_text().splitlines():
                     record = json.loads(line)
-                    self.done[record.pop("key")] = Run(**record)
+                    # not `done[record.pop("key")] = Run(**record)`: the right side runs first
+                    key = record.pop("key")
+                    self.done[key] = Run(**record)
 
     def run(self, key: str, job: Callable[[], Run]) -> Run | None:
         if key in self.done:
