@@ -932,11 +932,18 @@ NOTES = """## How the comparison is made fair
   default: DeepCTR-Torch's DIN keeps its ReLU DNN, normal embeddings of std 10⁻⁴, embedding L2 10⁻⁶ and
   summed loss.
 - Our DIN: Dice in both MLPs, normal embeddings of std 0.01. The initialisation was chosen on a validation
-  split cut from the training data (each person's last 10 training samples, half of the people, 2 epochs;
-  the test split was never read): validation AUC 0.7498 / GAUC 0.6531 against 0.6728 / 0.5713 with
-  PyTorch's std 1.
+  split cut from the training samples (`--validation din`: each even-id person's last 10 training samples,
+  2 epochs, seed 0; the test split is never read): validation AUC 0.7419 / GAUC 0.6482 against
+  0.6745 / 0.5965 with PyTorch's N(0, 1). DeepCTR-Torch and torch-rechub initialise theirs with std 10⁻⁴.
   Mini-batch-aware L2 is implemented and tested (`ml.ranking.train`, λ > 0) but off here (λ = 0): the
   machine left no time to choose λ on validation data, and an unvalidated λ would be a guess.
+- Our two-tower models: normal embeddings of std 0.01 (`TwoTowerConfig.embedding_std`), chosen the same
+  way (`--validation youtube_dnn:list,dssm:list`: each person's last TRAINING positive is the target, the
+  test ratings removed first, seed 0, 10 epochs). Validation Hit@50 with PyTorch's N(0, 1) / std 0.01 /
+  std 10⁻⁴ (torch-rechub's default): DSSM list-wise 0.3022 / 0.4443 / 0.4348, YoutubeDNN list-wise
+  0.2015 / 0.3987 / 0.3892. Under cosine similarity and Adam's step of about lr per coordinate, an N(0, 1)
+  row of 16 (norm ≈ 4) turns about 100 times more slowly than an N(0, 0.01²) row (norm ≈ 0.04): after
+  10 epochs a rarely rated movie has hardly left its random direction.
 - Two-tower negatives: within a seed every sampled-negative model, ours and torch-rechub's, gets the same
   4 negatives per training positive and epoch, drawn uniformly from the training items outside the
   person's training positives, redrawn every epoch. torch-rechub's point-wise DSSM and pair-wise
@@ -952,10 +959,22 @@ NOTES = """## How the comparison is made fair
   (cos/τ − log p̂) and masks accidental hits; FacebookDSSM uses the hinge (margin 0.2 on the cosine).
 - Evaluation: exact full-corpus ranking of all 1,682 movies for all 943 people, training items removed;
   ties count half (a degenerate model that scores items alike gets no credit from the index's order).
-- Seconds per epoch: training only, same process, one model after another. The machine is 2 cores shared
-  with other jobs (load average 10–15 during these runs), so timings carry a large noise: compare within a
-  table, not across runs.
+- Seconds per epoch: training only, one model after another in the same process, 1 torch thread each.
+  To fit the 3 seeds in the time this run had, five processes ran side by side (DIN seeds 0–2 in one,
+  the two-tower seeds 0, 1 and 2 in one each, plus the validation runs) at `nice 19` on the 2 cores,
+  which other jobs shared too (load average 5–12): a model's seconds depend on what else ran in that
+  minute, so read them as a ratio between libraries, not as a machine figure.
 """
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what `platform` knows."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def write_report(
@@ -964,8 +983,9 @@ def write_report(
     import deepctr_torch
     import torch_rechub
 
+    cpu = cpu_name()
     body = [
-        f"- machine: {os.cpu_count()} CPU cores (shared), {platform.machine()}, "
+        f"- machine: {os.cpu_count()} CPU cores (shared with other jobs), {cpu}, "
         f"Python {platform.python_version()}, "
         f"torch {torch.__version__} on {threads} thread(s); deepctr-torch {deepctr_torch.__version__}, "
         f"torch-rechub {torch_rechub.__version__}",
