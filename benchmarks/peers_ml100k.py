@@ -739,7 +739,16 @@ def main() -> None:
         "its recipes with every std in VALIDATION_STDS, each person's last training positive the target. "
         "Prints the table, writes nothing",
     )
+    parser.add_argument(
+        "--time-epoch",
+        action="store_true",
+        help="time one list-wise YoutubeDNN epoch, ours (split by step) against torch-rechub's, and exit",
+    )
     args = parser.parse_args()
+    if args.time_epoch:
+        torch.set_num_threads(args.threads)
+        time_youtube_dnn_epoch(args.data)
+        return
     if args.validation:
         torch.set_num_threads(args.threads)
         seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -833,6 +842,63 @@ def main() -> None:
     print(f"this process: {total / 60:.1f} min; training time summed over the runs: {training / 60:.1f} min")
     if not args.no_write:
         write_report(sections, seeds, training, args.threads, verdicts, journal.missing)
+
+
+def time_youtube_dnn_epoch(directory: Path, repeats: int = 2) -> None:
+    """Why our list-wise YoutubeDNN epoch can take longer than torch-rechub's: one epoch of each, back to
+    back in this process (alternating, `repeats` times), and ours split by a clock around each step of the
+    same loop `train_two_tower` runs (batch gathering, forward, backward, optimiser)."""
+    from ml.recall.losses import sampled_softmax
+
+    global RECALL_EPOCHS
+    data = retrieval_data(directory)
+    setup = recall_setup(data, 0)
+    sizes = data.vocab_sizes
+    recipe = RecallTrainConfig(mode="list", negatives="random", num_negatives=NEGATIVES, epochs=1)
+    items_table = torch.from_numpy(setup.item_table)
+    person, user = torch.from_numpy(data.person), torch.from_numpy(data.train_user)
+    history, positives = torch.from_numpy(data.train_history), torch.from_numpy(data.train_item)
+    negatives = torch.from_numpy(setup.negatives[0])
+    saved, RECALL_EPOCHS = RECALL_EPOCHS, 1
+    try:
+        for repeat in range(repeats):
+            ours = run_our_recall(setup, repeat, "youtube_dnn", recipe, RECALL_EMBEDDING_STD).epoch_seconds[0]
+            theirs = run_rechub_recall(setup, repeat, "YoutubeDNN list").epoch_seconds[0]
+            print(f"  epoch: ours {ours:.1f} s, torch-rechub {theirs:.1f} s (batches prepared beforehand)")
+    finally:
+        RECALL_EPOCHS = saved
+    config = TwoTowerConfig(
+        architecture="youtube_dnn",
+        user_features=tuple(SparseFeature(name, sizes[name]) for name in USER_FIELDS),
+        item_features=(SparseFeature("item_id", sizes["item_id"]), SparseFeature("genre", sizes["genre"])),
+        embedding_dim=EMBEDDING_DIM,
+        user_dims=(64, 16),
+        temperature=TEMPERATURE,
+        embedding_std=RECALL_EMBEDDING_STD,
+    )
+    model = TwoTowerModel(config).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    clock = dict.fromkeys(("gather", "user tower", "item side + loss", "backward", "optimiser"), 0.0)
+    for batch in torch.randperm(len(positives), generator=torch.Generator().manual_seed(0)).split(BATCH):
+        t0 = time.perf_counter()
+        candidates = torch.cat([positives[batch].unsqueeze(1), negatives[batch]], dim=1)
+        features, rows_user, rows_history = items_table[candidates], user[batch], history[batch]
+        _ = person[batch]
+        t1 = time.perf_counter()
+        users = model.user_vectors(rows_user, rows_history)
+        t2 = time.perf_counter()
+        loss = sampled_softmax(model.logits(model.similarity(users, model.item_vectors(features))))
+        t3 = time.perf_counter()
+        optimiser.zero_grad()
+        loss.backward()
+        t4 = time.perf_counter()
+        optimiser.step()
+        t5 = time.perf_counter()
+        for name, seconds in zip(clock, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            clock[name] += seconds
+    total = sum(clock.values())
+    print("  ours, one epoch by step: " + ", ".join(f"{k} {v:.1f} s" for k, v in clock.items()))
+    print(f"  total {total:.1f} s")
 
 
 def ranking_validation(data: RankingData) -> RankingData:
