@@ -1038,11 +1038,19 @@ NOTES = """## How the comparison is made fair
 
 ## Where ours is slower per epoch
 
-- DIN: ours is not; it took less time per epoch than both peers in every seed. Its attention unit runs
-  only on the real history positions and computes the target's share of the first layer once per sample
-  (`ml.ranking.din.TargetAttention`); DeepCTR-Torch's unit runs on all 50 positions of every sample.
+- DIN: ours is not. In seeds 0 and 1 it took less time per epoch than both peers; in seed 2 the other
+  jobs stopped while the peers trained (load average from about 9 to 0.3), so torch-rechub's 35 s there
+  against our 63 s compares a quiet machine with a loaded one. Measured back to back on the quiet machine
+  right after the run (one epoch each, seed 0, 1 thread, load average below 3; a one-off script calling
+  this file's run_our_din / run_deepctr_din / run_rechub_din with 1 epoch): ours 12.6 s, DeepCTR-Torch
+  26.0 s, torch-rechub 31.8 s. Our attention unit runs only on the real history positions and computes
+  the target's share of its first layer once per sample (`ml.ranking.din.TargetAttention`);
+  DeepCTR-Torch's unit runs on all 50 positions of every sample. The same script timed FacebookDSSM: ours
+  2.5 s, torch-rechub's 8.9 s (4 pair rows per positive).
 - Two-tower: ours is faster wherever torch-rechub needs more rows for the same samples (point-wise DSSM:
-  1 + 4 rows per positive; FaceBookDSSM: 4 pair rows) and than its in-batch DSSM and YoutubeSBC. It is
+  1 + 4 rows per positive; FaceBookDSSM: 4 pair rows; its seed-2 FaceBookDSSM, 11.1 s against our 12.4 s,
+  trained after the machine went quiet, and back to back it takes 8.9 s to our 2.5 s) and than its
+  in-batch DSSM and YoutubeSBC. It is
   slower on list-wise YoutubeDNN (table: about 12 s against 10 s). Measured back to back in one process
   (`var/bench-peers-venv/bin/python benchmarks/peers_ml100k.py --time-epoch --threads 1`, seed 0, one
   epoch each, twice): ours 19.2 s and 12.3 s, torch-rechub 11.0 s and 10.5 s. By step, our 12.5 s epoch is
