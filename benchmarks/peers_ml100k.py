@@ -1032,9 +1032,8 @@ NOTES = """## How the comparison is made fair
   `benchmarks/peers_ml100k --report-only --threads 1` then wrote this file from the journal.
 - Seconds per epoch: training only, one model after another in the same process, 1 torch thread each.
   Five processes ran side by side (the four above, plus the validation and timing runs) at `nice 19` on
-  the 2 cores,
-  which other jobs shared too (load average 5–12): a model's seconds depend on what else ran in that
-  minute, so read them as a ratio between libraries, not as a machine figure.
+  the 2 cores, which other jobs shared too (load average 5–12): a model's seconds depend on what else
+  ran in that minute, so read them as a ratio between libraries, not as a machine figure.
 
 ## Where ours is slower per epoch
 
@@ -1050,8 +1049,7 @@ NOTES = """## How the comparison is made fair
 - Two-tower: ours is faster wherever torch-rechub needs more rows for the same samples (point-wise DSSM:
   1 + 4 rows per positive; FaceBookDSSM: 4 pair rows; its seed-2 FaceBookDSSM, 11.1 s against our 12.4 s,
   trained after the machine went quiet, and back to back it takes 8.9 s to our 2.5 s) and than its
-  in-batch DSSM and YoutubeSBC. It is
-  slower on list-wise YoutubeDNN (table: about 12 s against 10 s). Measured back to back in one process
+  in-batch DSSM and YoutubeSBC. It is slower on list-wise YoutubeDNN (table: about 12 s against 10 s). Measured back to back in one process
   (`var/bench-peers-venv/bin/python benchmarks/peers_ml100k.py --time-epoch --threads 1`, seed 0, one
   epoch each, twice): ours 19.2 s and 12.3 s, torch-rechub 11.0 s and 10.5 s. By step, our 12.5 s epoch is
   gathering the batch's rows 0.8 s, user tower 2.4 s, item side and loss 1.1 s, backward 6.1 s, Adam 2.1 s.
