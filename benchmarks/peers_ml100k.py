@@ -1047,16 +1047,16 @@ NOTES = """## How the comparison is made fair
   DeepCTR-Torch's unit runs on all 50 positions of every sample. The same script timed FacebookDSSM: ours
   2.5 s, torch-rechub's 8.9 s (4 pair rows per positive).
 - Two-tower: ours is faster wherever torch-rechub needs more rows for the same samples (point-wise DSSM:
-  1 + 4 rows per positive; FaceBookDSSM: 4 pair rows; its seed-2 FaceBookDSSM, 11.1 s against our 12.4 s,
-  trained after the machine went quiet, and back to back it takes 8.9 s to our 2.5 s) and than its
-  in-batch DSSM and YoutubeSBC. It is slower on list-wise YoutubeDNN (table: about 12 s against 10 s). Measured back to back in one process
-  (`var/bench-peers-venv/bin/python benchmarks/peers_ml100k.py --time-epoch --threads 1`, seed 0, one
-  epoch each, twice): ours 19.2 s and 12.3 s, torch-rechub 11.0 s and 10.5 s. By step, our 12.5 s epoch is
-  gathering the batch's rows 0.8 s, user tower 2.4 s, item side and loss 1.1 s, backward 6.1 s, Adam 2.1 s.
-  The 0.8 s of gathering is work torch-rechub's clock does not see (this script builds its batches before
-  its epoch starts, as its DataLoader input); the rest of the gap, about 1 s (10 %), is smaller than the
-  spread between the two repeats of the same measurement on this shared machine, so no further cause is
-  claimed.
+  1 + 4 rows per positive; FaceBookDSSM: 4 pair rows; its seed-2 FaceBookDSSM, 11.1 s against our
+  12.4 s, trained after the machine went quiet, and back to back it takes 8.9 s to our 2.5 s) and than
+  its in-batch DSSM and YoutubeSBC. It is slower on list-wise YoutubeDNN (table: about 12 s against
+  10 s). Measured back to back in one process (`var/bench-peers-venv/bin/python
+  benchmarks/peers_ml100k.py --time-epoch --threads 1`, seed 0, one epoch each, twice): ours 19.2 s and
+  12.3 s, torch-rechub 11.0 s and 10.5 s. By step, our 12.5 s epoch is gathering the batch's rows 0.8 s,
+  user tower 2.4 s, item side and loss 1.1 s, backward 6.1 s, Adam 2.1 s. The 0.8 s of gathering is
+  work torch-rechub's clock does not see (this script builds its batches before its epoch starts, as its
+  DataLoader input); the rest of the gap, about 1 s (10 %), is smaller than the spread between the two
+  repeats of the same measurement on this shared machine, so no further cause is claimed.
 """
 
 
