@@ -21,7 +21,7 @@ Used by benchmarks/peers_ml100k.py, for our models and the peers alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -221,8 +221,25 @@ class RetrievalData:
     vocab_sizes: dict[str, int]
 
 
-def retrieval_data(directory: Path) -> RetrievalData:
+def without_last_rating(ratings: Ratings) -> Ratings:
+    """Every person's ratings but their last (in the protocol's order): the retrieval test targets gone, the
+    last training positive of each person becomes the target of a validation split."""
+    keep = np.r_[ratings.user[1:] == ratings.user[:-1], False]
+    return replace(
+        ratings,
+        user=ratings.user[keep],
+        item=ratings.item[keep],
+        rating=ratings.rating[keep],
+        timestamp=ratings.timestamp[keep],
+    )
+
+
+def retrieval_data(directory: Path, *, validation: bool = False) -> RetrievalData:
+    """The retrieval split; with `validation`, the same construction over the training ratings only (each
+    person's test rating removed first), so choices made on it never read a test target."""
     ratings = load_ratings(directory)
+    if validation:
+        ratings = without_last_rating(ratings)
     starts, ends = strictly_earlier_histories(ratings)
     n = ratings.user.shape[0]
     is_last = np.r_[ratings.user[1:] != ratings.user[:-1], True]

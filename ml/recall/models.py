@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ml.layers import MLP, masked_mean, padding_mask
-from ml.ranking.din import SparseFeature
+from ml.ranking.din import SparseFeature, initialise_embeddings
 
 Architecture = Literal["dssm", "youtube_dnn", "youtube_sbc", "facebook_dssm"]
 ARCHITECTURES: tuple[str, ...] = ("dssm", "youtube_dnn", "youtube_sbc", "facebook_dssm")
@@ -57,6 +57,8 @@ class TwoTowerConfig:
     use_history: bool = True
     batch_norm: bool = True
     dropout: float = 0.0
+    #: standard deviation of the normal initialisation of every embedding; None = PyTorch's N(0, 1).
+    embedding_std: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -137,6 +139,9 @@ class TwoTowerModel(nn.Module):
                 if config.item_side == "tower"
                 else None
             )
+            # after the towers, so a model with another init std starts from the same tower weights
+            initialise_embeddings(self.user_tables, config.embedding_std)
+            initialise_embeddings(self.item_tables, config.embedding_std)
 
     @property
     def id_table(self) -> nn.Embedding:

@@ -75,6 +75,19 @@ def test_retrieval_is_leave_last_out_with_seen_items(tmp_path):
     assert data.corpus.shape == (6, 2)
 
 
+def test_retrieval_validation_split_never_reads_a_test_rating(tmp_path):
+    ratings = [(1, 1, 3, 10), (1, 2, 3, 20), (1, 3, 3, 30), (2, 2, 3, 5), (2, 4, 3, 5), (2, 5, 3, 9)]
+    data = protocol.retrieval_data(write_movielens(tmp_path, ratings), validation=True)
+    # the test ratings (movies 3 and 5) are gone; each person's last remaining rating is the target
+    assert [t.tolist() for t in data.target] == [[1], [3]]
+    assert [sorted(s.tolist()) for s in data.seen] == [[0], [1]]
+    assert len(data.train_item) == 2
+    # movies 3 and 5 occur nowhere in training: they are out of vocabulary for the validation split
+    oov = data.vocab_sizes["item_id"] - 1
+    assert data.corpus[[2, 4], 0].tolist() == [oov, oov]
+    assert data.item_counts[oov] == 0
+
+
 def test_nyc_task_splits_by_time_and_reads_only_earlier_check_ins(tmp_path):
     rows = ["user_id,poi_idx,utc_time,latitude,longitude,venue_id,category_id,category_name"]
     times = ["2012-04-03T18:00:00Z", "2012-04-03T19:00:00Z", "2012-04-03T19:00:00Z", "2012-04-04T10:00:00Z"]

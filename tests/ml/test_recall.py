@@ -177,6 +177,19 @@ def test_youtube_dnn_scores_against_the_item_id_table():
         tiny_config(architecture="youtube_dnn", user_dims=(16, 12))
 
 
+def test_embedding_std_sets_the_spread_of_every_table_and_round_trips():
+    default = TwoTowerModel(tiny_config())
+    small_config = tiny_config(embedding_std=0.01)
+    small = TwoTowerModel(small_config)
+    assert TwoTowerConfig.from_dict(small_config.to_dict()) == small_config
+    for tables in ("user_tables", "item_tables"):
+        for name, table in getattr(small, tables).items():
+            assert 0.003 < table.weight.std().item() < 0.03, name
+            assert getattr(default, tables)[name].weight.std().item() > 0.5, name
+    # the towers start from the same weights: only the embeddings' initialisation differs
+    assert torch.equal(default.user_tower.layers[0].weight, small.user_tower.layers[0].weight)
+
+
 def test_config_round_trips_and_the_model_file_loads_with_identical_scores(tmp_path):
     config = tiny_config(architecture="facebook_dssm", temperature=0.1)
     assert TwoTowerConfig.from_dict(config.to_dict()) == config
