@@ -118,6 +118,9 @@ class RecallTrainingOptions:
     tower_dims: tuple[int, ...] = (64, 32)
     similarity: str = "cosine"
     temperature: float = 0.05
+    #: Normal init std of every embedding table. PyTorch's N(0, 1) moves ~100× too slowly under a cosine and
+    #: Adam 1e-3; 0.01 is what a validation split of MovieLens-100K chose (docs/benchmarks/peers_ml100k.md).
+    embedding_std: float | None = 0.01
     history_length: int = 50
     epochs: int = 5
     batch_size: int = 512
@@ -764,6 +767,7 @@ def recall_config(
         item_dims=options.tower_dims,
         similarity=options.similarity,
         temperature=options.temperature,
+        embedding_std=options.embedding_std,
         seed=options.seed,
     )
 
