@@ -626,9 +626,13 @@ def write_report(threads: int) -> Path:
     body += [
         "",
         "Reading the figures:",
-        "- Times are wall-clock on two cores shared with other jobs at the load averages above, so the "
-        "milliseconds are far above what an idle machine gives; ETA and full attention take turns in the "
-        "same process, so their ratio is the figure the target reads.",
+        "- Times are wall-clock on two cores shared with other jobs at the load averages above; at a load "
+        "well above 2 they are several times what an idle machine gives. ETA and full attention take "
+        "turns in the same process, so their ratio is the figure the target reads.",
+        "- A row where ETA with precomputed signatures reads slower than hashing on the fly is a timing "
+        "artefact, not a cost (hashing does strictly more work on the same path); likely cause, not "
+        "profiled: within a round the precomputed run comes right after full attention and pays for its "
+        "hundreds of MB of freed buffers in page faults.",
         "- In the synthetic sweep a click is defined by category, which is exactly what SIM-hard retrieves "
         "by: there it is an oracle, not a competitor. Average pooling and the short history alone cannot "
         "see 16 interest events among L and stay near 0.5.",
