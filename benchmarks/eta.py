@@ -1,12 +1,15 @@
 """Benchmark: ETA against full target attention, SIM-hard, average pooling and DIN on the short history.
 
-    .venv/bin/python benchmarks/eta.py [--data PATH] [--epochs 2] [--skip-nyc] [--skip-sweep]
+    .venv/bin/python benchmarks/eta.py [--data PATH] [--epochs 2] [--skip-checkins] [--skip-sweep]
 
 Two parts, one table each, written to docs/benchmarks/eta.md:
 
-1. **Foursquare NYC next-place click** (--data, default $VICINO_DATA_DIR/foursquare-nyc/derived/
-   nyc_checkins_full_derived.csv). Check-ins sorted by (person, time, place); a place is (poi_idx, category),
-   the category being "" where the data has none. The check-in times are split at the --test-quantile
+1. **Next-place click on a check-in log** (--data: a file or folder in either layout that
+   `manage.py evaluate_ralm` reads, through `ml.datasets.checkin_log_read`: the Foursquare NYC derived CSV,
+   the default $VICINO_DATA_DIR/foursquare-nyc/derived/nyc_checkins_full_derived.csv, or a Liu et al. LBSN
+   folder such as $VICINO_DATA_DIR/lbsn-yelp-liu2017/Yelp_3). Check-ins sorted by (person, minute, place);
+   a place is (place id, category): the NYC category name, or a Yelp place's first (smallest) category
+   of several, "unknown" where the data has none. The check-in times are split at the --test-quantile
    (0.8) quantile: later check-ins are test targets; training targets are the check-ins between the
    --train-from quantile (0.7) and the split (earlier ones still make up every history); the test
    targets are a seeded sample of --max-test-clicks (10,000) of the later ones. Each target check-in is
@@ -20,21 +23,26 @@ Two parts, one table each, written to docs/benchmarks/eta.md:
    Hamming top-32, then target attention), full target attention over all of it, SIM-hard (the 32 latest
    of the target's category), average pooling, and DIN on the short history alone (no long part).
 
-   The loader here reads only the NYC layout; ml/datasets/checkins.py (another branch) reads both the NYC
-   and the Liu Yelp layouts: switch `read_nyc_checkins` to it when the branches meet.
-
 2. **Synthetic length sweep**, L = 256, 1,024, 4,096, 16,384.
    - Forward time of 1,000 candidates against one person's history of length L (eval mode, the history
      shared by all candidates and embedded once): ETA with its item signatures precomputed (serving) and
      hashing on the fly, against full attention. Candidates go through in chunks of at most 2²⁰
      candidate × position pairs for every variant (full attention would otherwise need L·1,000·4·32
-     floats at once); the median of 3 runs.
+     floats at once). After one untimed warm-up each, the three take turns for --timing-repeats (5)
+     rounds, so a burst of load from other jobs hits all three alike; each figure is the median.
    - AUC of the five models. People have 3 interest categories among 200; each history holds 16 events of
      those categories at random positions, and otherwise events of 200 other "noise" categories; a
      clicked target is an item of an interest category, a non-clicked one an item of another of the
-     200. Every model is trained once on histories of length 1,024 and evaluated at every L, on the same
-     test people (their histories cut or extended to L), so the AUC shows how each way of reading the
-     long history copes when the interest signal is 16 events among L.
+     200. Every model is trained once, on --sweep-train-people (4,000) people with histories of
+     --sweep-train-length (256) for --sweep-epochs (6), and evaluated at every L on the same 500 test
+     people (their histories cut or extended to L), so the AUC shows how each way of reading the long
+     history copes when the interest signal is 16 events among L. (1,000 people for 3 epochs at
+     L = 1,024, 24 optimiser steps an epoch, left every model at AUC ≈ 0.5; training at 256 makes 4× the
+     samples affordable on two shared cores.)
+
+The parts can run as separate commands (--skip-sweep, --skip-checkins): each keeps its section in
+var/benchmarks/eta/ and every run rewrites docs/benchmarks/eta.md from the latest of both, with the
+verdict.
 
 Target: ETA at least 5× faster than full attention at L = 4,096, and within 0.005 AUC of it.
 """
@@ -42,14 +50,14 @@ Target: ETA at least 5× faster than full attention at L = 4,096, and within 0.0
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
+import json
 import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +66,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from ml.datasets import CheckinLog, checkin_log_read  # noqa: E402
 from ml.metrics import auc, gauc  # noqa: E402
 from ml.ranking import DIN, ETA, DINConfig, ETAConfig, SparseFeature  # noqa: E402
 from ml.ranking.train import (  # noqa: E402
@@ -87,30 +96,30 @@ VARIANT_NAMES = {
 }
 
 
-# --- NYC data ----------------------------------------------------------------------------------------
+# --- check-in data ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckIns:
-    """Every check-in sorted by (person, minute, place): raw ids, minutes since the epoch, raw category."""
+    """Every check-in sorted by (person, minute, place): dense ids from the reader, minutes since the epoch,
+    the place's category (-1 when unknown)."""
 
     person: np.ndarray
     place: np.ndarray
     minute: np.ndarray
-    category: np.ndarray  # object: "" when unknown
+    category: np.ndarray
 
 
-def read_nyc_checkins(path: Path) -> CheckIns:
-    """The derived NYC table: user_id, poi_idx, utc_time, latitude, longitude, venue_id, category_id, …"""
-    person, place, minute, category = [], [], [], []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            person.append(int(row["user_id"]))
-            place.append(int(row["poi_idx"]))
-            stamp = datetime.fromisoformat(row["utc_time"].replace("Z", "+00:00"))
-            minute.append(int(stamp.timestamp()) // 60)
-            category.append(row["category_id"] or "")
-    person_array, place_array, minute_array = np.array(person), np.array(place), np.array(minute)
-    order = np.lexsort((place_array, minute_array, person_array))
-    return CheckIns(person_array[order], place_array[order], minute_array[order], np.array(category)[order])
+def checkins_from_log(log: CheckinLog) -> CheckIns:
+    """A `CheckinLog` (either layout) in the order the task needs. A place with several categories (Yelp)
+    takes its first, the smallest category id; a place without one gets -1."""
+    place_category = np.full(log.n_places, -1, dtype=np.int64)
+    if log.place_category_pairs is not None and log.place_category_pairs.shape[0]:
+        pairs = log.place_category_pairs  # sorted by (place, category): the first row of a place wins
+        first = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+        place_category[pairs[first, 0]] = pairs[first, 1]
+    minute = np.floor(log.times / 60).astype(np.int64)
+    order = np.lexsort((log.places, minute, log.users))
+    place = log.places[order]
+    return CheckIns(log.users[order], place, minute[order], place_category[place])
 
 
 class Vocabulary:
@@ -126,7 +135,7 @@ class Vocabulary:
 
 
 @dataclass(frozen=True)
-class NycTask:
+class CheckinTask:
     events: torch.Tensor  # (T, 2) encoded (place, category) of every check-in, in CheckIns order
     starts: torch.Tensor  # (T,) first event of the person
     ends: torch.Tensor  # (T,) first event of the same minute: everything before is strictly earlier
@@ -139,7 +148,7 @@ class NycTask:
     sizes: dict[str, int]
 
 
-def nyc_task(checkins: CheckIns, *, train_from: float, test_quantile: float) -> NycTask:
+def checkin_task(checkins: CheckIns, *, train_from: float, test_quantile: float) -> CheckinTask:
     n = checkins.person.shape[0]
     split = np.quantile(checkins.minute, test_quantile)
     train_start = np.quantile(checkins.minute, train_from)
@@ -166,7 +175,7 @@ def nyc_task(checkins: CheckIns, *, train_from: float, test_quantile: float) -> 
     counts = np.bincount(place[in_training_period], minlength=places.size)
     counts[-1] = 0  # the out-of-vocabulary id is never a negative
     sampler = NegativeSampler(torch.from_numpy(counts), torch.zeros(0, 2, dtype=torch.long), power=0.75)
-    return NycTask(
+    return CheckinTask(
         events=torch.from_numpy(np.stack([place, category], 1)),
         starts=torch.from_numpy(starts),
         ends=torch.from_numpy(ends),
@@ -180,8 +189,8 @@ def nyc_task(checkins: CheckIns, *, train_from: float, test_quantile: float) -> 
     )
 
 
-def nyc_samples(
-    task: NycTask, rows: torch.Tensor, negatives: int, generator: torch.Generator
+def checkin_samples(
+    task: CheckinTask, rows: torch.Tensor, negatives: int, generator: torch.Generator
 ) -> RankingSamples:
     """The clicks of `rows` and `negatives` sampled non-clicks each, sharing the click's histories."""
     targets = task.events[rows, 0]
@@ -229,14 +238,15 @@ def without_long(samples: RankingSamples) -> RankingSamples:
     )
 
 
-def run_nyc(args) -> tuple[str, list[list[str]]]:
-    checkins = read_nyc_checkins(args.data)
-    task = nyc_task(checkins, train_from=args.train_from, test_quantile=args.test_quantile)
+def run_checkins(args) -> tuple[str, str, str, float]:
+    log = checkin_log_read(args.data)
+    checkins = checkins_from_log(log)
+    task = checkin_task(checkins, train_from=args.train_from, test_quantile=args.test_quantile)
     generator = torch.Generator().manual_seed(12345)
     if args.max_test_clicks and task.test_rows.numel() > args.max_test_clicks:
         keep = torch.randperm(task.test_rows.numel(), generator=generator)[: args.max_test_clicks]
         task = dataclasses.replace(task, test_rows=task.test_rows[torch.sort(keep).values])
-    test = nyc_samples(task, task.test_rows, args.negatives, generator)
+    test = checkin_samples(task, task.test_rows, args.negatives, generator)
     lengths = (task.ends - task.starts)[task.test_rows].double()
     note = (
         f"{checkins.person.shape[0]:,} check-ins, {task.sizes['person'] - 2:,} people, "
@@ -251,7 +261,8 @@ def run_nyc(args) -> tuple[str, list[list[str]]]:
         model = make_model(variant, task.sizes, args.seed)
         epoch_generator = torch.Generator().manual_seed(args.seed)
         epochs = [
-            nyc_samples(task, task.train_rows, args.negatives, epoch_generator) for _ in range(args.epochs)
+            checkin_samples(task, task.train_rows, args.negatives, epoch_generator)
+            for _ in range(args.epochs)
         ]
         if variant == "din_short":
             epochs = [without_long(samples) for samples in epochs]
@@ -296,12 +307,14 @@ def run_nyc(args) -> tuple[str, list[list[str]]]:
     table = markdown_table(
         ["long history read by", "AUC", "Δ AUC vs full", "GAUC", "train s / epoch", "test scoring s"], rows
     )
-    return note, table
+    eta_auc, full_auc = float(rows[0][1]), float(rows[1][1])
+    return log.name, note, table, eta_auc - full_auc
 
 
 # --- synthetic sweep ---------------------------------------------------------------------------------
 SWEEP_LENGTHS = (256, 1024, 4096, 16384)
-TRAIN_LENGTH = 1024
+#: candidate × position pairs per forward call in the timing (every variant alike)
+FORWARD_CHUNK_PAIRS = 1 << 20
 INTEREST_CATEGORIES = 200  # categories 1 … 200 can be interests; 201 … 400 are noise
 ITEMS_PER_CATEGORY = 25
 INTEREST_EVENTS = 16
@@ -375,28 +388,39 @@ def resize_histories(base: np.ndarray, length: int, seed: int) -> np.ndarray:
     return np.stack(resized)
 
 
-def timed_forward(
-    model: ETA, candidates: torch.Tensor, history: torch.Tensor, signatures, repeats: int = 3
+def forward_pass(
+    model: ETA, candidates: torch.Tensor, history: torch.Tensor, signatures: torch.Tensor | None
 ) -> float:
-    chunk = max(1, (1 << 20) // history.shape[1])
-    times = []
+    """Seconds for one eval-mode forward of every candidate against the one shared history."""
+    chunk = max(1, FORWARD_CHUNK_PAIRS // history.shape[1])
+    started = time.perf_counter()
     with torch.no_grad():
-        for _ in range(repeats):
-            started = time.perf_counter()
-            for block in candidates.split(chunk):
-                short = history[:, -SHORT_LENGTH:].expand(block.shape[0], -1, -1)
-                model(block, short, history, long_signatures=signatures)
-            times.append(time.perf_counter() - started)
-    return float(np.median(times))
+        for block in candidates.split(chunk):
+            short = history[:, -SHORT_LENGTH:].expand(block.shape[0], -1, -1)
+            model(block, short, history, long_signatures=signatures)
+    return time.perf_counter() - started
 
 
-def run_sweep(args) -> tuple[str, str]:
+def timed_forwards(runs: dict[str, tuple], repeats: int) -> dict[str, float]:
+    """Median seconds of each run (model, candidates, history, signatures) over `repeats` rounds. The runs
+    take turns within each round, so a burst of load from other jobs hits all of them alike rather than
+    one; every run gets one untimed warm-up pass first."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        forward_pass(*run)
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(forward_pass(*run))
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def run_sweep(args) -> tuple[str, str, dict[str, float]]:
     sizes = synthetic_sizes()
     rng = np.random.default_rng(args.seed)
     train_histories, train_targets, train_labels = synthetic_people(
-        args.sweep_train_people, TRAIN_LENGTH, args.seed
+        args.sweep_train_people, args.sweep_train_length, args.seed
     )
-    base_test = synthetic_people(args.sweep_test_people, TRAIN_LENGTH, args.seed + 1)
+    base_test = synthetic_people(args.sweep_test_people, args.sweep_train_length, args.seed + 1)
     train = synthetic_samples(train_histories, train_targets, train_labels)
     models = {}
     train_seconds = {}
@@ -414,6 +438,7 @@ def run_sweep(args) -> tuple[str, str]:
             f"  sweep: trained {VARIANT_NAMES[variant]} in {train_seconds[variant]:.0f} s/epoch", flush=True
         )
     rows = []
+    at_4096: dict[str, float] = {}
     for length in SWEEP_LENGTHS:
         histories = resize_histories(base_test[0], length, args.seed + length)
         test = synthetic_samples(histories, base_test[1], base_test[2])
@@ -432,15 +457,28 @@ def run_sweep(args) -> tuple[str, str]:
         eta, full = models["eta"], models["full"]
         with torch.no_grad():
             signatures = eta.item_signatures(person_history)
-        eta_precomputed = timed_forward(eta, candidates, person_history, signatures)
-        eta_hashing = timed_forward(eta, candidates, person_history, None)
-        full_time = timed_forward(full, candidates, person_history, None)
+        medians = timed_forwards(
+            {
+                "eta": (eta, candidates, person_history, signatures),
+                "eta_hashing": (eta, candidates, person_history, None),
+                "full": (full, candidates, person_history, None),
+            },
+            repeats=args.timing_repeats,
+        )
+        eta_precomputed, eta_hashing, full_time = medians["eta"], medians["eta_hashing"], medians["full"]
         print(
             f"  L={length}: ETA {eta_precomputed * 1000:.0f} ms (hashing {eta_hashing * 1000:.0f} ms), "
             f"full {full_time * 1000:.0f} ms, AUC "
             + ", ".join(f"{variant} {value:.4f}" for variant, value in aucs.items()),
             flush=True,
         )
+        if length == 4096:
+            at_4096 = {
+                "speedup": full_time / eta_precomputed,
+                "eta_ms": eta_precomputed * 1000,
+                "full_ms": full_time * 1000,
+                "delta_auc": aucs["eta"] - aucs["full"],
+            }
         rows.append(
             [
                 f"{length:,}",
@@ -463,11 +501,11 @@ def run_sweep(args) -> tuple[str, str]:
     ]
     note = (
         f"Trained on {len(train):,} samples ({args.sweep_train_people:,} people × click + non-click) with "
-        f"histories of {TRAIN_LENGTH:,}, {args.sweep_epochs} epoch(s); training s/epoch: "
+        f"histories of {args.sweep_train_length:,}, {args.sweep_epochs} epoch(s); training s/epoch: "
         + ", ".join(f"{VARIANT_NAMES[v]} {train_seconds[v]:.0f}" for v in VARIANTS)
         + f". Tested on {2 * args.sweep_test_people:,} samples at each L."
     )
-    return note, markdown_table(header, rows)
+    return note, markdown_table(header, rows), at_4096
 
 
 def main() -> None:
@@ -479,10 +517,12 @@ def main() -> None:
     parser.add_argument("--test-quantile", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sweep-train-people", type=int, default=1000)
+    parser.add_argument("--sweep-train-people", type=int, default=4000)
+    parser.add_argument("--sweep-train-length", type=int, default=256)
     parser.add_argument("--sweep-test-people", type=int, default=500)
-    parser.add_argument("--sweep-epochs", type=int, default=3)
-    parser.add_argument("--skip-nyc", action="store_true")
+    parser.add_argument("--sweep-epochs", type=int, default=6)
+    parser.add_argument("--timing-repeats", type=int, default=5)
+    parser.add_argument("--skip-checkins", "--skip-nyc", dest="skip_checkins", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument(
         "--max-test-clicks", type=int, default=10000, help="a seeded sample of the test clicks; 0 = all"
@@ -493,33 +533,119 @@ def main() -> None:
     if args.smoke:
         args.epochs, args.train_from, args.max_test_clicks = 1, 0.79, 1000
         args.sweep_train_people, args.sweep_test_people, args.sweep_epochs = 200, 100, 1
+        args.timing_repeats = 1
         args.no_write = True
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
+    command = ("python benchmarks/eta.py " + " ".join(sys.argv[1:])).strip()
+    if not args.skip_checkins:
+        started, load = time.perf_counter(), os.getloadavg()[0]
+        name, note, table, delta = run_checkins(args)
+        print(table)
+        save_part(
+            args,
+            "checkins",
+            {
+                "section": [f"## {name}, next-place click", "", f"Data: `{args.data}`. {note}.", "", table],
+                "command": command,
+                "minutes": (time.perf_counter() - started) / 60,
+                "load": [load, os.getloadavg()[0]],
+                "name": name,
+                "delta_auc": delta,
+            },
+        )
+    if not args.skip_sweep:
+        started, load = time.perf_counter(), os.getloadavg()[0]
+        note, table, at_4096 = run_sweep(args)
+        print(table)
+        save_part(
+            args,
+            "sweep",
+            {
+                "section": ["## Synthetic length sweep", "", note, "", table],
+                "command": command,
+                "minutes": (time.perf_counter() - started) / 60,
+                "load": [load, os.getloadavg()[0]],
+                **at_4096,
+            },
+        )
+    if not args.no_write:
+        path = write_report(args.threads)
+        print(f"wrote {path}")
+
+
+PARTS_DIR = REPO_ROOT / "var" / "benchmarks" / "eta"
+
+
+def save_part(args, part: str, record: dict) -> None:
+    """Keep one part's section (and the figures the verdict needs) in var/, so the two parts can run as
+    separate commands (at the same time, on a busy machine) and the report holds the latest of each."""
+    if args.no_write:
+        return
+    PARTS_DIR.mkdir(parents=True, exist_ok=True)
+    record["finished"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    (PARTS_DIR / f"{part}.json").write_text(json.dumps(record, indent=1))
+
+
+def write_report(threads: int) -> Path:
+    parts = {
+        part: json.loads((PARTS_DIR / f"{part}.json").read_text())
+        for part in ("checkins", "sweep")
+        if (PARTS_DIR / f"{part}.json").exists()
+    }
+    commands = sorted({part["command"] for part in parts.values()})
     body = [
-        f"- machine: {os.cpu_count()} CPU cores (shared with other jobs), {platform.machine()}, "
-        f"Python {platform.python_version()}, torch {torch.__version__} on {args.threads} threads",
+        f"- machine: {os.cpu_count()} CPU cores shared with other jobs (every command under `nice -n 19`), "
+        f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__} on {threads} "
+        "threads",
         f"- every model: embedding 16 per feature, attention MLP (80, 40), output MLP (200, 80), Dice, "
         f"Adam 1e-3, batch 256; ETA: {HASH_BITS}-bit SimHash, top-{TOP_K}; SIM-hard: top-{TOP_K} of the "
         f"target's category; short history: the latest {SHORT_LENGTH}",
-        "",
     ]
-    if not args.skip_nyc:
-        note, table = run_nyc(args)
-        print(table)
-        body += ["## Foursquare NYC, next-place click", "", f"Data: `{args.data}`. {note}.", "", table, ""]
-    if not args.skip_sweep:
-        note, table = run_sweep(args)
-        print(table)
-        body += ["## Synthetic length sweep", "", note, "", table, ""]
-    total = time.perf_counter() - started
-    body.insert(2, f"- total run time: {total / 60:.1f} min")
-    print(f"total {total / 60:.1f} min")
-    if not args.no_write:
-        command = "python benchmarks/eta.py " + " ".join(sys.argv[1:])
-        write_result(
-            name="eta", title="ETA vs full attention", command=command.strip(), body="\n".join(body) + "\n"
+    for name, part in parts.items():
+        body.append(
+            f"- {name}: `{part['command']}`, {part['minutes']:.1f} min, finished {part['finished']}, "
+            f"load average {part['load'][0]:.1f} at the start and {part['load'][1]:.1f} at the end"
         )
+    body += ["", "## Verdict", ""]
+    if "sweep" in parts:
+        sweep = parts["sweep"]
+        fast = sweep["speedup"] >= 5
+        close = sweep["delta_auc"] >= -0.005
+        body.append(
+            f"- L = 4,096: ETA is **{sweep['speedup']:.1f}×** faster than full attention "
+            f"({sweep['eta_ms']:.0f} ms vs {sweep['full_ms']:.0f} ms for 1,000 candidates, signatures "
+            f"precomputed; target ≥ 5×: {'met' if fast else 'MISSED'}); AUC ETA − full "
+            f"**{sweep['delta_auc']:+.4f}** (target: at most 0.005 below: {'met' if close else 'MISSED'})"
+        )
+    if "checkins" in parts:
+        delta = parts["checkins"]["delta_auc"]
+        body.append(
+            f"- {parts['checkins']['name']}: AUC ETA − full **{delta:+.4f}** "
+            f"({'within 0.005 of full attention or above' if delta >= -0.005 else 'MORE than 0.005 below'})"
+        )
+    body += [
+        "",
+        "Reading the figures:",
+        "- Times are wall-clock on two cores shared with other jobs at the load averages above; at a load "
+        "well above 2 they are several times what an idle machine gives. ETA and full attention take "
+        "turns in the same process, so their ratio is the figure the target reads.",
+        "- A row where ETA with precomputed signatures reads slower than hashing on the fly is a timing "
+        "artefact, not a cost (hashing does strictly more work on the same path); likely cause, not "
+        "profiled: within a round the precomputed run comes right after full attention and pays for its "
+        "hundreds of MB of freed buffers in page faults.",
+        "- In the synthetic sweep a click is defined by category, which is exactly what SIM-hard retrieves "
+        "by: there it is an oracle, not a competitor. Average pooling and the short history alone cannot "
+        "see 16 interest events among L and stay near 0.5.",
+        "- Full target attention (DIN's unit, sum pooling without softmax, as specified) adds up a weight "
+        "for every position: the longer the history beyond what it was trained on, the more the noise "
+        "positions' small weights add up, while ETA's top-k hands attention the same number of items at "
+        "every L.",
+    ]
+    for part in parts.values():
+        body += ["", *part["section"]]
+    return write_result(
+        name="eta", title="ETA vs full attention", command=" ; ".join(commands), body="\n".join(body) + "\n"
+    )
 
 
 if __name__ == "__main__":

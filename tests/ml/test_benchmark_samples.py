@@ -1,4 +1,5 @@
-"""The samples the ranking/recall benchmarks build: the ML-100K protocol and the NYC next-place task.
+"""The samples the ranking/recall benchmarks build: the ML-100K protocol and the next-place task
+(read from a Foursquare NYC CSV or a Liu et al. LBSN folder).
 
 They decide what every compared model sees, so they are tested on hand-made files: histories hold only
 strictly earlier events, padding goes last, vocabularies come from training, the split is by time.
@@ -6,12 +7,17 @@ strictly earlier events, padding goes last, vocabularies come from training, the
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from ml.datasets import checkin_log_read
+from ml.datasets.checkins import LAYOUT_LBSN, LAYOUT_NYC
+from tests.ml.checkin_builders import tiny_city, write_lbsn, write_nyc_csv
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -88,7 +94,7 @@ def test_retrieval_validation_split_never_reads_a_test_rating(tmp_path):
     assert data.item_counts[oov] == 0
 
 
-def test_nyc_task_splits_by_time_and_reads_only_earlier_check_ins(tmp_path):
+def test_checkin_task_splits_by_time_and_reads_only_earlier_check_ins(tmp_path):
     rows = ["user_id,poi_idx,utc_time,latitude,longitude,venue_id,category_id,category_name"]
     times = ["2012-04-03T18:00:00Z", "2012-04-03T19:00:00Z", "2012-04-03T19:00:00Z", "2012-04-04T10:00:00Z"]
     for user in (1, 2):
@@ -97,8 +103,8 @@ def test_nyc_task_splits_by_time_and_reads_only_earlier_check_ins(tmp_path):
     rows.append("1,99,2012-05-01T10:00:00Z,40.7,-74.0,v,c,name")  # the latest check-in: test period
     path = tmp_path / "nyc.csv"
     path.write_text("\n".join(rows) + "\n")
-    checkins = eta_benchmark.read_nyc_checkins(path)
-    task = eta_benchmark.nyc_task(checkins, train_from=0.0, test_quantile=0.95)
+    checkins = eta_benchmark.checkins_from_log(checkin_log_read(path))
+    task = eta_benchmark.checkin_task(checkins, train_from=0.0, test_quantile=0.95)
     lengths = (task.ends - task.starts).tolist()
     # per person: 0 earlier, 1, 1 (same minute as the third), 3; person 1 then 4 before the test one
     assert lengths[:5] == [0, 1, 1, 3, 4] and lengths[5:] == [0, 1, 1, 3]
@@ -106,11 +112,39 @@ def test_nyc_task_splits_by_time_and_reads_only_earlier_check_ins(tmp_path):
     assert set(task.train_rows.tolist()) == {1, 2, 3, 6, 7, 8}
     oov = task.sizes["place"] - 1
     assert int(task.events[4, 0]) == oov  # poi 99 only appears in the test period
-    samples = eta_benchmark.nyc_samples(task, task.test_rows, 2, torch.Generator().manual_seed(0))
+    samples = eta_benchmark.checkin_samples(task, task.test_rows, 2, torch.Generator().manual_seed(0))
     assert samples.labels.tolist() == [1, 0, 0]
     assert torch.all(samples.target[1:, 0] != oov)  # negatives come from the training period's places
     history = samples.long_history.batch(torch.arange(3))
     assert history.shape[1] == 4 and torch.equal(history[0], history[1])
+
+
+def test_the_eta_task_reads_the_nyc_csv_and_the_liu_layout_alike(tmp_path):
+    city = tiny_city()
+    # whole minutes, so the LBSN file's decimal seconds and the CSV's whole seconds fall in the same minute
+    city = dataclasses.replace(city, rows=[(u, p, round(t / 60) * 60.0) for u, p, t in city.rows])
+    nyc_log = checkin_log_read(write_nyc_csv(city, tmp_path / "nyc" / "derived" / "checkins.csv"))
+    liu_log = checkin_log_read(write_lbsn(city, tmp_path / "Tiny_1"))
+    assert (nyc_log.layout, liu_log.layout) == (LAYOUT_NYC, LAYOUT_LBSN)
+    nyc, liu = eta_benchmark.checkins_from_log(nyc_log), eta_benchmark.checkins_from_log(liu_log)
+    for field in ("person", "place", "minute"):
+        assert np.array_equal(getattr(nyc, field), getattr(liu, field))
+    # sorted by (person, minute, place)
+    keys = np.stack([nyc.person, nyc.minute, nyc.place], 1)
+    assert all(tuple(a) <= tuple(b) for a, b in zip(keys[:-1], keys[1:], strict=True))
+    # a place's category: "Category k" in the CSV; k and k + 10 in the Liu file, where the first (k) wins
+    for checkins, log, unknown_is in ((nyc, nyc_log, -1), (liu, liu_log, -1)):
+        for place, category in zip(checkins.place.tolist(), checkins.category.tolist(), strict=True):
+            original = int(log.place_keys[place])
+            if original % 7 == 0:
+                assert category == unknown_is
+            else:
+                assert log.category_keys[category].split()[-1] == str(original % 5)
+    nyc_task = eta_benchmark.checkin_task(nyc, train_from=0.5, test_quantile=0.8)
+    liu_task = eta_benchmark.checkin_task(liu, train_from=0.5, test_quantile=0.8)
+    for field in ("events", "starts", "ends", "train_rows", "test_rows"):
+        assert torch.equal(getattr(nyc_task, field), getattr(liu_task, field)), field
+    assert nyc_task.train_rows.numel() > 0 and nyc_task.test_rows.numel() > 0
 
 
 @pytest.mark.parametrize("length", [18, 40])
