@@ -349,37 +349,94 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _serving_pids(server_pid: int, environment: dict) -> dict[str, list[int]]:
-    """The processes that serve a request: gunicorn's master and workers, the PostgreSQL backends connected
-    to the benchmark database (the workers keep theirs open), and Redis."""
-    import psycopg
+def _database_backends(database: str) -> list[int]:
+    """PostgreSQL backends connected to `database`, read from /proc (their command line names it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                line = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if line.startswith("postgres: ") and f" {database} " in line:
+            pids.append(int(entry))
+    return pids
 
-    workers = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
-    with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
-        backends = [
-            row[0]
-            for row in connection.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ]
-    redis_pids = subprocess.run(
-        ["pgrep", "-x", "redis-server"], capture_output=True, text=True
-    ).stdout.split()
+
+class _CpuMeter:
+    """CPU seconds used by groups of processes over a phase. Processes come and go (the web workers recycle
+    their PostgreSQL connections every CONN_MAX_AGE seconds), so a thread samples each group's processes
+    every SAMPLE_SECONDS and keeps the last value seen per process: a backend that ends between two samples
+    loses at most that long of its CPU time; one that starts during the phase counts from zero."""
+
+    SAMPLE_SECONDS = 0.2
+
+    def __init__(self, groups: dict) -> None:
+        import threading
+
+        self.groups = groups  # name -> () -> list of pids
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.started = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for name, pids in self.groups.items():
+            for pid in pids():
+                used = _cpu_seconds(pid)
+                if used:
+                    self.first.setdefault((name, pid), 0.0 if self.started else used)
+                    self.last[(name, pid)] = used
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.SAMPLE_SECONDS):
+            self._sample()
+
+    def __enter__(self) -> _CpuMeter:
+        import resource
+
+        self._sample()  # what each process had used before the phase
+        self.started = True
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.clients = usage.ru_utime + usage.ru_stime
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import resource
+
+        self.stop.set()
+        self.thread.join()
+        self._sample()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.clients = usage.ru_utime + usage.ru_stime - self.clients
+
+    def seconds(self) -> dict[str, float]:
+        used = dict.fromkeys(self.groups, 0.0)
+        for (name, pid), last in self.last.items():
+            used[name] += last - self.first[(name, pid)]
+        return {**used, "clients": self.clients}
+
+
+def _cpu_groups(server_pid: int) -> dict:
+    """The processes that serve a request: gunicorn's master and workers, the PostgreSQL backends of the
+    benchmark database, and Redis."""
+
+    def web() -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout
+        return [server_pid, *map(int, out.split())]
+
+    def redis_server() -> list[int]:
+        out = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout
+        return list(map(int, out.split()))
+
     return {
-        "web": [server_pid, *map(int, workers)],
-        "PostgreSQL": backends,
-        "Redis": list(map(int, redis_pids)),
-    }
-
-
-def _cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        **{part: sum(_cpu_seconds(pid) for pid in group) for part, group in pids.items()},
-        "clients": usage.ru_utime + usage.ru_stime,
+        "web": web,
+        "PostgreSQL": lambda: _database_backends(DATABASE_NAME),
+        "Redis": redis_server,
     }
 
 
@@ -412,14 +469,14 @@ def serve_and_load(
         if warm["errors"]:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         offset = warmup
-        pids = _serving_pids(server.pid, environment)
         for name, requests, think in phases:
-            before = _cpu_snapshot(pids)
-            measured = asyncio.run(_load(port, tokens[offset : offset + requests], requests, clients, think))
-            after = _cpu_snapshot(pids)
+            with _CpuMeter(_cpu_groups(server.pid)) as meter:
+                measured = asyncio.run(
+                    _load(port, tokens[offset : offset + requests], requests, clients, think)
+                )
             reports[name] = _summary(measured)
             # CPU each part spent per request in this phase: on 2 cores, their sum bounds the throughput.
-            reports[name]["cpu_ms"] = {part: (after[part] - before[part]) * 1000 / requests for part in after}
+            reports[name]["cpu_ms"] = {part: used * 1000 / requests for part, used in meter.seconds().items()}
             offset += requests
             sys.stderr.write(
                 f"  {name}: p95 {reports[name]['p95']:.1f} ms, {len(measured['errors'])} errors\n"
