@@ -19,6 +19,31 @@ from matching.selectors import model_version_active
 from matching.serving import artefact_directory
 
 
+def version_arguments_add(parser) -> None:
+    """The options every train_* command takes and new_version_prepare reads: --model-version, --activate,
+    --if-none-active and --threads."""
+    parser.add_argument("--model-version", default=None, help="Default: the UTC time, e.g. 20260501-030000.")
+    parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
+    parser.add_argument(
+        "--if-none-active",
+        action="store_true",
+        help="Do nothing when a version is already active (the demo re-runs without retraining).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads. Default 1: the models are small, and one thread is fastest on a busy host.",
+    )
+
+
+def at_least_one(options: dict, names: Sequence[str]) -> None:
+    """Refuse any of these integer options below 1, naming it as typed (--max-train-samples)."""
+    for name in names:
+        if options[name] < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def new_version_prepare(*, name: str, command: str, options: dict, stdout) -> tuple[str, str, Path] | None:
     """(version, artefact_path, directory) for a new version of `name`, or None when --if-none-active
     finds one active (said on stdout). Refuses a version or a directory that already exists."""

@@ -20,6 +20,7 @@ from matching.management.commands._registry import (
     first_last,
     new_version_prepare,
     result_table,
+    version_arguments_add,
 )
 from matching.serving import ralm_artefact_save
 from matching.training import RalmTrainingOptions, TrainingDataError, ralm_train
@@ -36,16 +37,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         defaults = RalmTrainingOptions()
-        parser.add_argument(
-            "--model-version", default=None, help="Default: the UTC time, e.g. 20260501-030000."
-        )
-        parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
+        version_arguments_add(parser)
         parser.add_argument("--encode", action="store_true", help="Store everyone's embedding under it.")
-        parser.add_argument(
-            "--if-none-active",
-            action="store_true",
-            help="Do nothing when a version is already active (the demo re-runs without retraining).",
-        )
         parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
         parser.add_argument("--hidden-dim", type=int, default=defaults.hidden_dim)
         parser.add_argument("--k", type=int, default=defaults.k, help="k-means centroids per seed set.")
@@ -53,12 +46,6 @@ class Command(BaseCommand):
         parser.add_argument("--lookalike-epochs", type=int, default=defaults.lookalike_epochs)
         parser.add_argument("--max-train-tasks", type=int, default=defaults.max_train_tasks)
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument(
-            "--threads",
-            type=int,
-            default=1,
-            help="torch threads. Default 1: the models are small, and one thread is fastest on a busy host.",
-        )
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()

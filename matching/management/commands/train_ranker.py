@@ -18,10 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 from matching.management.commands._registry import (
     EpochBars,
     artefact_register,
+    at_least_one,
     first_last,
     metric,
     new_version_prepare,
     result_table,
+    version_arguments_add,
 )
 from matching.ranking.artefacts import RANKER_NAME, ranker_artefact_save
 from matching.ranking.training import RankerTrainingOptions, TrainingDataError, ranker_train
@@ -36,15 +38,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         defaults = RankerTrainingOptions()
-        parser.add_argument(
-            "--model-version", default=None, help="Default: the UTC time, e.g. 20260501-030000."
-        )
-        parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
-        parser.add_argument(
-            "--if-none-active",
-            action="store_true",
-            help="Do nothing when a version is already active (the demo re-runs without retraining).",
-        )
+        version_arguments_add(parser)
         parser.add_argument("--epochs", type=int, default=defaults.epochs)
         parser.add_argument(
             "--short-length", type=int, default=defaults.short_length, help="DIN's recent events."
@@ -71,12 +65,6 @@ class Command(BaseCommand):
             help="Also train DIN alone on the same samples and report it.",
         )
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument(
-            "--threads",
-            type=int,
-            default=1,
-            help="torch threads. Default 1: the models are small, and one thread is fastest on a busy host.",
-        )
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()
@@ -86,17 +74,10 @@ class Command(BaseCommand):
         if prepared is None:
             return
         version, artefact_path, directory = prepared
-        for name in (
-            "epochs",
-            "short_length",
-            "long_length",
-            "top_k",
-            "hash_bits",
-            "embedding_dim",
-            "negatives",
-        ):
-            if options[name] < 1:
-                raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+        at_least_one(
+            options,
+            ("epochs", "short_length", "long_length", "top_k", "hash_bits", "embedding_dim", "negatives"),
+        )
         torch.set_num_threads(options["threads"])
         training_options = RankerTrainingOptions(
             short_length=options["short_length"],

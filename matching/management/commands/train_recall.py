@@ -20,10 +20,12 @@ from django.core.management.base import BaseCommand, CommandError
 from matching.management.commands._registry import (
     EpochBars,
     artefact_register,
+    at_least_one,
     first_last,
     metric,
     new_version_prepare,
     result_table,
+    version_arguments_add,
 )
 from matching.ranking.artefacts import (
     ITEM_INDEX_FILE,
@@ -44,15 +46,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         defaults = RecallTrainingOptions()
-        parser.add_argument(
-            "--model-version", default=None, help="Default: the UTC time, e.g. 20260501-030000."
-        )
-        parser.add_argument("--activate", action="store_true", help="Serve the new version at once.")
-        parser.add_argument(
-            "--if-none-active",
-            action="store_true",
-            help="Do nothing when a version is already active (the demo re-runs without retraining).",
-        )
+        version_arguments_add(parser)
         parser.add_argument(
             "--architecture",
             choices=[*ARCHITECTURES, "all"],
@@ -81,12 +75,6 @@ class Command(BaseCommand):
             help=f"Also write the catalogue's FAISS index ({ITEM_INDEX_FILE}).",
         )
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument(
-            "--threads",
-            type=int,
-            default=1,
-            help="torch threads. Default 1: the models are small, and one thread is fastest on a busy host.",
-        )
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()
@@ -96,9 +84,7 @@ class Command(BaseCommand):
         if prepared is None:
             return
         version, artefact_path, directory = prepared
-        for name in ("epochs", "embedding_dim", "history_length", "max_train_samples"):
-            if options[name] < 1:
-                raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+        at_least_one(options, ("epochs", "embedding_dim", "history_length", "max_train_samples"))
         if not options["temperature"] > 0:
             raise CommandError("--temperature must be positive")
         torch.set_num_threads(options["threads"])
