@@ -12,6 +12,7 @@ import numpy as np
 from django.db import connection
 
 from matching.features import SCHEMA
+from matching.features.sql import int_array_literal
 from matching.models import (
     STORED_DTYPE,
     STORED_GROUPS,
@@ -182,9 +183,9 @@ def user_embedding_matrix(
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(
-                    f"SELECT user_id, vector FROM {table} WHERE model_version_id = %s AND user_id = ANY(%s) "  # noqa: S608
-                    "ORDER BY user_id",
-                    [model_version_id, wanted],
+                    f"SELECT user_id, vector FROM {table} "  # noqa: S608
+                    "WHERE model_version_id = %s AND user_id = ANY(%s::bigint[]) ORDER BY user_id",
+                    [model_version_id, int_array_literal(wanted)],
                 )
                 rows = cursor.fetchall()
             else:
