@@ -44,11 +44,13 @@ from datetime import timedelta
 from common import (
     REPO_ROOT,
     benchmark_environment,
+    copy_rows,
     database_drop,
     database_recreate,
     machine_line,
     markdown_table,
     migrate,
+    run_child,
     write_result,
 )
 
@@ -95,15 +97,6 @@ def _venues(rng, data_dir):
     return lat, lon, np.full(5_000, 1 / 5_000), "a synthetic Manhattan (Foursquare NYC not found)"
 
 
-def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> int:
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
-
-
 def child_populate(people: int, queriers: int, model_dir: str) -> None:
     import django
 
@@ -141,7 +134,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         unusable = "!"  # noqa: S105 - Django's marker for "no password can log in"
-        counts["people"] = _copy(
+        counts["people"] = copy_rows(
             cursor,
             "users_user",
             ("username", "password", "role", "display_name", "email", "first_name", "last_name", "is_staff",
@@ -157,7 +150,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
                 {str(key): round(float(rng.random()), 2) for key in rng.choice(vocabulary, k, replace=False)}
             )
 
-        _copy(
+        copy_rows(
             cursor,
             "users_profile",
             ("user_id", "birth_year", "gender", "occupation", "marital_status", "languages", "interests",
@@ -169,7 +162,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
               0, False, now)
              for uid in user_ids),
         )  # fmt: skip
-        _copy(
+        copy_rows(
             cursor,
             "users_location",
             ("user_id", "latitude", "longitude", "geohash", "accuracy_m", "updated_at"),
@@ -181,7 +174,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
         follower = np.repeat(np.arange(people), FOLLOWS_PER_PERSON)
         followee = (follower + rng.integers(1, 40, follower.size)) % people
         pairs = np.unique(np.concatenate([follower * people + followee, followee * people + follower]))
-        counts["follows"] = _copy(
+        counts["follows"] = copy_rows(
             cursor,
             "users_follow",
             ("follower_id", "followee_id", "created_at"),
@@ -190,7 +183,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
         tokens = [
             (secrets.token_hex(20), int(uid), now) for uid in rng.choice(user_ids, queriers, replace=False)
         ]
-        _copy(cursor, "authtoken_token", ("key", "user_id", "created"), tokens)
+        copy_rows(cursor, "authtoken_token", ("key", "user_id", "created"), tokens)
 
     # RALM of the size train_ralm builds (its default options), untrained: serving does the same work.
     sizes = RalmTrainingOptions()
@@ -216,7 +209,7 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
     with torch.no_grad():
         vectors = user_embeddings_encode(user_tower=tower, matrix=features).astype("<f4")
     with transaction.atomic(), connection.cursor() as cursor:
-        counts["embeddings"] = _copy(
+        counts["embeddings"] = copy_rows(
             cursor,
             "matching_userembedding",
             ("user_id", "model_version_id", "vector", "features_as_of", "computed_at"),
@@ -490,20 +483,6 @@ def serve_and_load(
     return reports
 
 
-def run_child(mode: str, environment: dict[str, str], *args: str) -> dict:
-    completed = subprocess.run(
-        [sys.executable, __file__, mode, *args],
-        env=environment,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stdout[-3000:] + completed.stderr[-5000:])
-        raise SystemExit(f"{mode} failed with exit code {completed.returncode}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
 def _redis_flush() -> None:
     import redis
 
@@ -548,7 +527,9 @@ def main() -> None:
     try:
         migrate(environment)
         sys.stderr.write(f"loading a city of {options.people:,} people …\n")
-        city = run_child("--child-populate", environment, str(options.people), str(queriers), model_dir)
+        city = run_child(
+            __file__, "--child-populate", environment, str(options.people), str(queriers), model_dir
+        )
         sys.stderr.write(f"loaded in {city['seconds']:.0f} s ({city['source']})\n")
         _redis_flush()  # start from cold caches: only what serving itself puts there
         sys.stderr.write(f"serving with {options.workers} gunicorn workers, {options.clients} clients …\n")
@@ -561,7 +542,7 @@ def main() -> None:
             workers=options.workers,
         )
         load_after = os.getloadavg()[0]
-        stats = run_child("--child-stats", environment)
+        stats = run_child(__file__, "--child-stats", environment)
     finally:
         if not options.keep_database:
             database_drop(DATABASE_NAME)
