@@ -44,6 +44,7 @@ from common import (
     migrate,
     peak_rss_mb,
     run_child,
+    untrained_ralm_activate,
     write_result,
 )
 
@@ -75,14 +76,6 @@ def child_populate(people: int, seeds: int) -> None:
     from matching import services
     from matching.features import SCHEMA
     from matching.models import STORED_GROUPS
-    from matching.serving import ralm_artefact_save
-    from ml.ralm import (
-        LookalikeConfig,
-        LookalikeModel,
-        UserRepresentationModel,
-        UserTowerConfig,
-        fields_from_schema,
-    )
     from users.models import User
 
     torch.set_num_threads(1)
@@ -125,36 +118,15 @@ def child_populate(people: int, seeds: int) -> None:
             )  # fmt: skip
             cursor.execute("ANALYZE")
 
-    tower = UserRepresentationModel(
-        UserTowerConfig(
-            fields=fields_from_schema(SCHEMA),
-            n_places=len(city.place_ids) + 1,
-            field_dim=EMBEDDING_DIM,
-            attention_dim=EMBEDDING_DIM // 2,
-            hidden_dims=(2 * EMBEDDING_DIM,),
-            embedding_dim=EMBEDDING_DIM,
-            seed=SEED,
-        )
-    ).eval()
-    lookalike = LookalikeModel(
-        LookalikeConfig(
-            input_dim=EMBEDDING_DIM,
-            hidden_dim=HIDDEN_DIM,
-            attention_dim=HIDDEN_DIM // 2,
-            k=CENTROIDS,
-            seed=SEED,
-        )
-    ).eval()
-    version = f"bench-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    ralm_artefact_save(artefact_path=f"ralm/{version}", user_tower=tower, lookalike=lookalike)
-    model_version = services.model_version_register(
-        name="ralm",
-        version=version,
-        artefact_path=f"ralm/{version}",
-        metrics={},
-        feature_schema_version=SCHEMA.version,
+    _tower, model_version = untrained_ralm_activate(
+        version=f"bench-{datetime.now(UTC):%Y%m%d%H%M%S}",
+        n_places=len(city.place_ids) + 1,
+        embedding_dim=EMBEDDING_DIM,
+        field_dim=EMBEDDING_DIM,
+        hidden_dim=HIDDEN_DIM,
+        k=CENTROIDS,
+        seed=SEED,
     )
-    services.model_version_activate(name="ralm", version=version)
     encode_started = time.perf_counter()
     counts["embeddings"] = services.user_embeddings_encode_all(model_version_id=model_version.pk)
     counts["encode_seconds"] = time.perf_counter() - encode_started

@@ -264,3 +264,53 @@ def city_people_load(*, people: int, rng, location_updated_at: datetime) -> Synt
             ),
         )
     return SyntheticCity(place_ids, user_ids, home, home_lat, home_lon, counts)
+
+
+def untrained_ralm_activate(
+    *, version: str, n_places: int, embedding_dim: int, field_dim: int, hidden_dim: int, k: int, seed: int
+):
+    """A seeded, untrained RALM of the given sizes, saved, registered and activated as `ralm <version>`
+    (inside a process with Django set up). Serving costs the same as with trained weights.
+    Returns (user tower in eval mode, the ModelVersion)."""
+    from matching import services
+    from matching.features import SCHEMA
+    from matching.serving import ralm_artefact_save
+    from ml.ralm import (
+        LookalikeConfig,
+        LookalikeModel,
+        UserRepresentationModel,
+        UserTowerConfig,
+        fields_from_schema,
+    )
+
+    tower = UserRepresentationModel(
+        UserTowerConfig(
+            fields=fields_from_schema(SCHEMA),
+            n_places=n_places,
+            field_dim=field_dim,
+            attention_dim=max(4, field_dim // 2),
+            hidden_dims=(2 * embedding_dim,),
+            embedding_dim=embedding_dim,
+            seed=seed,
+        )
+    ).eval()
+    lookalike = LookalikeModel(
+        LookalikeConfig(
+            input_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            attention_dim=max(4, hidden_dim // 2),
+            k=k,
+            seed=seed,
+        )
+    ).eval()
+    artefact_path = f"ralm/{version}"
+    ralm_artefact_save(artefact_path=artefact_path, user_tower=tower, lookalike=lookalike)
+    model_version = services.model_version_register(
+        name="ralm",
+        version=version,
+        artefact_path=artefact_path,
+        metrics={},
+        feature_schema_version=SCHEMA.version,
+    )
+    services.model_version_activate(name="ralm", version=version)
+    return tower, model_version

@@ -51,6 +51,7 @@ from common import (
     markdown_table,
     migrate,
     run_child,
+    untrained_ralm_activate,
     write_result,
 )
 
@@ -107,18 +108,10 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from matching import services
     from matching.experiments import services as experiments
     from matching.features import SCHEMA
-    from matching.serving import ralm_artefact_save, user_embeddings_encode
+    from matching.serving import user_embeddings_encode
     from matching.training import RalmTrainingOptions
-    from ml.ralm import (
-        LookalikeConfig,
-        LookalikeModel,
-        UserRepresentationModel,
-        UserTowerConfig,
-        fields_from_schema,
-    )
     from users import geo, taxonomy
     from users.models import User
 
@@ -187,24 +180,15 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
 
     # RALM of the size train_ralm builds (its default options), untrained: serving does the same work.
     sizes = RalmTrainingOptions()
-    tower = UserRepresentationModel(
-        UserTowerConfig(fields=fields_from_schema(SCHEMA), n_places=5_135, field_dim=sizes.field_dim,
-                        attention_dim=max(4, sizes.field_dim // 2), hidden_dims=(2 * sizes.embedding_dim,),
-                        embedding_dim=sizes.embedding_dim, seed=SEED)
-    ).eval()  # fmt: skip
-    lookalike = LookalikeModel(
-        LookalikeConfig(input_dim=sizes.embedding_dim, hidden_dim=sizes.hidden_dim,
-                        attention_dim=max(4, sizes.hidden_dim // 2), k=sizes.k, seed=SEED)
-    ).eval()  # fmt: skip
-    ralm_artefact_save(artefact_path="ralm/bench", user_tower=tower, lookalike=lookalike)
-    version = services.model_version_register(
-        name="ralm",
+    tower, version = untrained_ralm_activate(
         version="bench",
-        artefact_path="ralm/bench",
-        metrics={},
-        feature_schema_version=SCHEMA.version,
+        n_places=5_135,
+        embedding_dim=sizes.embedding_dim,
+        field_dim=sizes.field_dim,
+        hidden_dim=sizes.hidden_dim,
+        k=sizes.k,
+        seed=SEED,
     )
-    services.model_version_activate(name="ralm", version="bench")
     features = rng.random((people, SCHEMA.total_dim), dtype=np.float32)
     with torch.no_grad():
         vectors = user_embeddings_encode(user_tower=tower, matrix=features).astype("<f4")
