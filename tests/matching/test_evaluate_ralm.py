@@ -5,10 +5,9 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-import torch
 from django.core.management import CommandError, call_command
 
-from matching import services, serving
+from matching import services
 from matching.models import ModelVersion
 from matching.serving import ModelArtefactError
 from tests.ml.checkin_builders import tiny_city, write_lbsn, write_nyc_csv
@@ -17,13 +16,7 @@ TINY = ["--tower-epochs", "1", "--lookalike-epochs", "1", "--snapshots", "3", "-
         "--eval-negatives", "10", "--embedding-dim", "8", "--k", "4"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
 
 
 @pytest.mark.django_db

@@ -23,13 +23,7 @@ from tests.matching.ralm_builders import tiny_ralm, tiny_ralm_register
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
 
 
 def _features(rows: int = 4) -> torch.Tensor:

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import torch
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -35,13 +34,8 @@ RESULT_FIELDS = {
 
 
 @pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    selectors._model_rows.clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+def _models(model_dir):
+    selectors._model_rows.clear()  # nearby's per-process cache of registry rows
 
 
 def _client(user: User) -> APIClient:

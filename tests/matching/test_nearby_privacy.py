@@ -18,11 +18,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import torch
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from matching import services, serving
+from matching import services
 from matching.nearby import privacy, selectors
 from tests.factories import BlockFactory, UserFactory
 from tests.matching.feature_store_people import random_batch
@@ -37,13 +36,8 @@ COORDINATE_KEYS = {"latitude", "longitude", "lat", "lon", "lng", "geohash", "loc
 
 
 @pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    selectors._model_rows.clear()
-    yield
-    serving.loaded_models_clear()
+def _models(model_dir):
+    selectors._model_rows.clear()  # nearby's per-process cache of registry rows
 
 
 def _client(user: User) -> APIClient:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-import torch
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -63,13 +62,7 @@ TINY_RECALL = ["--architecture", "dssm", "--epochs", "1", "--embedding-dim", "8"
                "--max-train-samples", "300", "--history-length", "10"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
 
 
 def _client(user) -> APIClient:

@@ -36,13 +36,7 @@ from tests.matching.ranking_builders import (
 VOCABULARY = tiny_vocabulary(place_ids=[11, 12, 13])
 
 
-@pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
 
 
 def _weights(model: torch.nn.Module) -> torch.Tensor:

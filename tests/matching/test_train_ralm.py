@@ -5,7 +5,6 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-import torch
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -20,13 +19,7 @@ TINY = ["--embedding-dim", "8", "--hidden-dim", "8", "--k", "4", "--tower-epochs
         "--lookalike-epochs", "1", "--max-train-tasks", "40"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def model_dir(settings, tmp_path):
-    torch.set_num_threads(1)
-    settings.VICINO_MODEL_DIR = tmp_path / "models"
-    serving.loaded_models_clear()
-    yield settings.VICINO_MODEL_DIR
-    serving.loaded_models_clear()
+pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
 
 
 @pytest.mark.django_db
