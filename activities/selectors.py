@@ -117,23 +117,21 @@ def activity_list_organised(*, organiser: User) -> QuerySet[Activity]:
     )
 
 
+def invitation_effective_status() -> Case:
+    """An invitation's status as people see it, for `.annotate(effective_status=…)`: one still "sent" when
+    its activity has started is expired already (beat writes that down every few minutes)."""
+    return Case(
+        When(status=InvitationStatus.SENT, activity__starts_at__lte=timezone.now(), then=Value("expired")),
+        default=F("status"),
+        output_field=CharField(),
+    )
+
+
 def _invitations_received(*, invitee: User) -> QuerySet[Invitation]:
-    # `effective_status` is what the invitee sees: an invitation still "sent" when its activity has started
-    # is expired already (beat writes that down every few minutes).
     return (
         Invitation.objects.filter(invitee=invitee)
         .select_related("activity", "activity__organiser", "activity__place")
-        .annotate(
-            effective_status=Case(
-                When(
-                    status=InvitationStatus.SENT,
-                    activity__starts_at__lte=timezone.now(),
-                    then=Value("expired"),
-                ),
-                default=F("status"),
-                output_field=CharField(),
-            )
-        )
+        .annotate(effective_status=invitation_effective_status())
     )
 
 

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from activities.models import Activity, ActivityStatus, Invitation, InvitationStatus, Participation
-from activities.selectors import distance_km_expression
+from activities.selectors import distance_km_expression, invitation_effective_status
 from config.api import ApplicationError
 from matching.invitations.ranking import (
     CandidatePosition,
@@ -358,17 +358,7 @@ def activity_invitations_list(*, activity_id: int, organiser: User) -> ActivityI
     invitations = list(
         Invitation.objects.filter(activity=activity)
         .select_related("invitee")
-        .annotate(
-            effective_status=Case(
-                When(
-                    status=InvitationStatus.SENT,
-                    activity__starts_at__lte=timezone.now(),
-                    then=Value("expired"),
-                ),
-                default=F("status"),
-                output_field=CharField(),
-            )
-        )
+        .annotate(effective_status=invitation_effective_status())
         .order_by("-created_at", "-pk")
     )
     counts = {status: 0 for status in InvitationStatus.values}
