@@ -399,21 +399,19 @@ class _CpuMeter:
 
 
 def _cpu_groups(server_pid: int) -> dict:
-    """The processes that serve a request: gunicorn's master and workers, the PostgreSQL backends of the
-    benchmark database, and Redis."""
+    """The processes that serve a request: gunicorn's master and workers and Redis (the same processes for
+    the whole phase, so looked up once), and the PostgreSQL backends of the benchmark database (they come
+    and go, so read from /proc at every sample; no process is forked while the phase is measured)."""
 
-    def web() -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout
-        return [server_pid, *map(int, out.split())]
+    def pids(*command: str) -> list[int]:
+        return list(map(int, subprocess.run(command, capture_output=True, text=True).stdout.split()))
 
-    def redis_server() -> list[int]:
-        out = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout
-        return list(map(int, out.split()))
-
+    web = [server_pid, *pids("pgrep", "-P", str(server_pid))]
+    redis_server = pids("pgrep", "-x", "redis-server")
     return {
-        "web": web,
+        "web": lambda: web,
         "PostgreSQL": lambda: _database_backends(DATABASE_NAME),
-        "Redis": redis_server,
+        "Redis": lambda: redis_server,
     }
 
 
