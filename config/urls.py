@@ -18,6 +18,9 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and every "" include the API path falls through costs a
+    # resolve of all its patterns on the busiest requests. No page path starts with "api/".
+    path("api/", include(api_patterns)),
     path("", user_pages.home, name="home"),
     # Before django.contrib.auth's own: the same login, rate-limited and case-insensitive like the API's.
     path("accounts/login/", user_pages.login_page, name="login"),
@@ -26,5 +29,4 @@ urlpatterns = [
     path("", include("activities.page_urls")),
     path("", include("matching.page_urls")),
     path("admin/", admin.site.urls),
-    path("api/", include(api_patterns)),
 ]
