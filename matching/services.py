@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -558,12 +558,18 @@ class SeedSetError(ValueError):
     """A seed set that cannot be summarised: none of its people has an embedding or features."""
 
 
-def seed_summary_get(*, model_version: ModelVersion, seed_user_ids: Sequence[int]) -> SeedSummary:
+def seed_summary_get(
+    *,
+    model_version: ModelVersion,
+    seed_user_ids: Sequence[int],
+    known_embeddings: Mapping[int, np.ndarray] | None = None,
+) -> SeedSummary:
     """The seed set's RALM summary (global vector, k-means centroids, weights) under a model version.
 
     Read from Redis when another request computed it (see matching.seed_cache), else computed and cached:
-    seeds are taken from their stored embeddings, or encoded from their stored features when they have no
-    embedding yet; seeds with neither are left out.
+    seeds are taken from `known_embeddings` (stored embeddings the caller has already read), else from
+    their stored embeddings, or encoded from their stored features when they have no embedding yet;
+    seeds with neither are left out.
     """
     key = seed_cache.seed_summary_key(
         model_version_id=model_version.pk,
@@ -576,9 +582,14 @@ def seed_summary_get(*, model_version: ModelVersion, seed_user_ids: Sequence[int
         return cached
     model = serving.ralm_loaded(model_version=model_version)
     wanted = sorted({int(user_id) for user_id in seed_user_ids})
-    ids, vectors = user_embedding_matrix(model_version_id=model_version.pk, user_ids=wanted)
-    missing = sorted(set(wanted) - set(ids.tolist()))
-    parts = [vectors] if ids.shape[0] else []
+    stored = {user_id: vector for user_id, vector in (known_embeddings or {}).items() if user_id in wanted}
+    unknown = [user_id for user_id in wanted if user_id not in stored]
+    if unknown:
+        ids, vectors = user_embedding_matrix(model_version_id=model_version.pk, user_ids=unknown)
+        stored.update(zip(ids.tolist(), vectors, strict=True))
+    # Stored embeddings in user id order, whoever read them: k-means starts from the seeds' order.
+    parts = [np.stack([stored[user_id] for user_id in sorted(stored)])] if stored else []
+    missing = [user_id for user_id in wanted if user_id not in stored]
     if missing:
         _ids, matrix = feature_matrix(user_ids=missing)
         if matrix.shape[0]:

@@ -31,14 +31,14 @@ needed the profile similarity), never for every candidate.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -115,8 +115,10 @@ class NearbyPage:
     w_s: float
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A tuple, not a dataclass: hundreds are made per request, and a frozen dataclass costs 5× more to
+    build."""
+
     user_id: int
     cell: str
     distance_km: float
@@ -140,6 +142,7 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+@functools.cache
 def _walk_sql() -> str:
     user, profile, block = _table(User), _table(Profile), _table(Block)
     embedding = _table(UserEmbedding)
@@ -261,9 +264,10 @@ def nearby_candidates(
         model_version_id=model_version_id, user_ids=[candidate.user_id for candidate in found]
     )
     stored = dict(zip(ids.tolist(), (row.tobytes() for row in vectors), strict=True))
-    return [dataclasses.replace(candidate, embedding=stored.get(candidate.user_id)) for candidate in found]
+    return [candidate._replace(embedding=stored.get(candidate.user_id)) for candidate in found]
 
 
+@functools.cache
 def _details_sql() -> str:
     user, profile = _table(User), _table(Profile)
     return f"""
@@ -303,7 +307,7 @@ def person_details(*, user_ids: Sequence[int]) -> dict[int, PersonDetails]:
 
 
 def _json(value: Any) -> Mapping[str, Any]:
-    # psycopg decodes jsonb itself; SQLite hands back text.
+    # Django's PostgreSQL backend hands jsonb back as text too (JSONField decodes it).
     if value is None:
         return {}
     return json.loads(value) if isinstance(value, str) else value
@@ -358,17 +362,27 @@ def _ralm_for(*, version: str | None) -> serving.LoadedRalm | None:
 
 
 def _ralm_similarities(
-    *, model: serving.LoadedRalm, seed_ids: Sequence[int], candidates: Sequence[Candidate]
+    *,
+    model: serving.LoadedRalm,
+    seed_ids: Sequence[int],
+    candidates: Sequence[Candidate],
+    my_embedding: bytes | None,
 ) -> dict[int, float]:
     """{user id: RALM similarity in [0, 1]} of the candidates that carry an embedding of the same length
-    as the model's (a stale row of another size is left to the profile fallback rather than misread)."""
+    as the model's (a stale row of another size is left to the profile fallback rather than misread).
+    `my_embedding` is the asker's (seed_ids[0]) stored one, already read."""
+    width = 4 * int(model.lookalike.config.input_dim)  # float32 bytes per stored embedding
+    known = {}
+    if my_embedding is not None and len(my_embedding) == width:
+        known[seed_ids[0]] = np.frombuffer(my_embedding, dtype=np.float32)
     try:
         summary = seed_summary_get(
-            model_version=_model_version_row(model_version_id=model.model_version_id), seed_user_ids=seed_ids
+            model_version=_model_version_row(model_version_id=model.model_version_id),
+            seed_user_ids=seed_ids,
+            known_embeddings=known,
         )
     except SeedSetError:
         return {}
-    width = 4 * int(model.lookalike.config.input_dim)  # float32 bytes per stored embedding
     scored = [
         candidate for candidate in candidates if candidate.embedding and len(candidate.embedding) == width
     ]
@@ -385,8 +399,9 @@ def _ralm_similarities(
 # Ranking ------------------------------------------------------------------------------------------
 
 
-def _dominant_taste(vector: np.ndarray) -> int:
-    return int(np.argmax(vector)) if vector.max() > 0 else -1
+def dominant_tastes(tastes: np.ndarray) -> list[int]:
+    """Each row's strongest taste (its offset), or -1 for a row with none: the diversity clusters."""
+    return np.where(tastes.max(axis=1) > 0, tastes.argmax(axis=1), -1).tolist()
 
 
 def diversify(
@@ -443,17 +458,32 @@ _BUCKET_LOWS_KM = np.array([bucket.low_km for bucket in privacy.DISTANCE_BUCKETS
 _BUCKET_SCORES = np.array([privacy.bucket_distance_score(bucket) for bucket in privacy.DISTANCE_BUCKETS])
 
 
-def _me_get(*, user_id: int) -> tuple[str, Any, Any] | None:
-    """(geohash, interests, activity preferences) of the person asking, in one round trip; None when they
-    have shared no location. (Their own position: it never leaves this function but as its snap cell.)"""
-    location, profile = _table(Location), _table(Profile)
+@dataclass(frozen=True)
+class _Me:
+    geohash: str
+    taste: np.ndarray
+    #: Their stored RALM embedding (raw float32 bytes) under the model version asked for, None without one.
+    embedding: bytes | None
+
+
+def _me_get(*, user_id: int, model_version_id: int | None) -> _Me | None:
+    """The person asking: location, tastes and stored embedding, in one round trip; None when they have
+    shared no location. (Their own position: it never leaves this function but as its snap cell.)"""
+    location, profile, embedding = _table(Location), _table(Profile), _table(UserEmbedding)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT l.geohash, p.interests, p.activity_preferences FROM {location} l "  # noqa: S608
-            f"LEFT JOIN {profile} p ON p.user_id = l.user_id WHERE l.user_id = %s",
-            [user_id],
+            f"SELECT l.geohash, p.interests, p.activity_preferences, e.vector FROM {location} l "  # noqa: S608
+            f"LEFT JOIN {profile} p ON p.user_id = l.user_id "
+            f"LEFT JOIN {embedding} e ON e.user_id = l.user_id AND e.model_version_id = %s "
+            "WHERE l.user_id = %s",
+            [model_version_id, user_id],
         )
-        return cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    geohash, interests, preferences, vector = row
+    taste = taste_vector(interests=_json(interests), activity_preferences=_json(preferences))
+    return _Me(geohash, taste, None if vector is None else bytes(vector))
 
 
 def nearby_people_list(
@@ -468,12 +498,14 @@ def nearby_people_list(
     """The people near `user`, best first, at most `limit` (see the module doc). `config` is the surface
     config from experiment_config_for (w_d, w_s, model_version, candidate_cap).
 
-    Queries: the person's location and profile; one per band walked; the candidates' embeddings (with a
-    RALM model); the details (names, tastes) of the diversity window, and first of anyone RALM could not
-    score. None per result.
+    Queries: the person's location, profile and embedding; one per band walked (it brings the candidates'
+    embeddings); the details (names, tastes) of the diversity window, and first of anyone RALM could not
+    score; with friends as seeds, theirs, when their summary is not cached. None per result.
     """
     now = now or timezone.now()
-    me = _me_get(user_id=user.pk)
+    model = _ralm_for(version=config.get("model_version"))
+    model_version_id = model.model_version_id if model is not None else None
+    me = _me_get(user_id=user.pk, model_version_id=model_version_id)
     if me is None:
         raise ApplicationError(
             "Share your location first (POST /api/me/location/).",
@@ -481,15 +513,14 @@ def nearby_people_list(
             code="location_required",
             status_code=409,
         )
-    geohash, interests, preferences = me
-    model = _ralm_for(version=config.get("model_version"))
+    my_taste = me.taste
     candidates = nearby_candidates(
         user_id=user.pk,
-        centre=privacy.snap_cell(geohash),
+        centre=privacy.snap_cell(me.geohash),
         radius_km=radius_km,
         fresh_after=now - timedelta(hours=settings.VICINO_NEARBY_STALE_HOURS),
         cap=int(config.get("candidate_cap") or settings.VICINO_NEARBY_CANDIDATE_CAP),
-        model_version_id=model.model_version_id if model is not None else None,
+        model_version_id=model_version_id,
     )
     w_d, w_s = float(config["w_d"]), float(config["w_s"])
     if not candidates:
@@ -497,9 +528,12 @@ def nearby_people_list(
 
     seed_ids = [user.pk, *sorted(friend_ids(user=user))] if with_friends else [user.pk]
     candidate_ids = [candidate.user_id for candidate in candidates]
-    my_taste = taste_vector(interests=_json(interests), activity_preferences=_json(preferences))
 
-    ralm = _ralm_similarities(model=model, seed_ids=seed_ids, candidates=candidates) if model else {}
+    ralm = (
+        _ralm_similarities(model=model, seed_ids=seed_ids, candidates=candidates, my_embedding=me.embedding)
+        if model
+        else {}
+    )
     similarity: dict[int, float] = dict(ralm)
     details: dict[int, PersonDetails] = {}
     missing = [user_id for user_id in candidate_ids if user_id not in ralm]
@@ -531,7 +565,7 @@ def nearby_people_list(
     unknown = [user_id for user_id in window if user_id not in details]
     if unknown:
         details.update(person_details(user_ids=unknown))
-    clusters = {user_id: _dominant_taste(details[user_id].taste) for user_id in window}
+    clusters = dict(zip(window, dominant_tastes(np.stack([details[u].taste for u in window])), strict=True))
     chosen = diversify(ranked=window, scores=blended, clusters=clusters, limit=limit)
 
     results = []
