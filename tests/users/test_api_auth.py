@@ -219,6 +219,30 @@ def test_logout_revokes_the_token(api_client):
 
 
 @pytest.mark.django_db
+def test_a_token_authenticates_its_whole_user_and_only_while_they_are_active(api_client):
+    user = UserFactory(username="hedy", display_name="Hedy L.")
+    token = Token.objects.create(user=user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    me = api_client.get("/api/me/")
+    assert me.status_code == 200
+    body = me.json()["user"]
+    assert (body["id"], body["username"], body["display_name"], body["email"]) == (
+        user.pk,
+        "hedy",
+        "Hedy L.",
+        user.email,
+    )
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    refused = api_client.get("/api/me/")
+    assert refused.status_code == 401
+    assert "inactive" in refused.json()["error"]["message"]
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key[:-1]}x")
+    assert api_client.get("/api/me/").status_code == 401
+
+
+@pytest.mark.django_db
 def test_logout_ends_a_session_login(client):
     UserFactory(username="grace")
     assert client.login(username="grace", password=GOOD_PASSWORD)
