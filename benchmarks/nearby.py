@@ -1,6 +1,7 @@
 """Benchmark: GET /api/nearby/ for a city of 100,000 people, served by gunicorn on loopback.
 
-    .venv/bin/python benchmarks/nearby.py [--people 100000] [--requests 6000] [--paced-requests 2000]
+    .venv/bin/python benchmarks/nearby.py [--people 100000] [--requests 6000] [--paced-requests 1500]
+                                          [--think-ms 1000,500,250] [--reference-requests 3000]
                                           [--clients 20] [--workers 3] [--keep-database]
 
 It recreates the throwaway database `vicino_bench_nearby` on 127.0.0.1:5432, migrates it and loads the
@@ -18,12 +19,14 @@ city (in a child process with Django set up):
 
 Then it starts gunicorn (`config.wsgi`, sync workers, the production stack: PostgreSQL and Redis, not the
 embedded mode) on 127.0.0.1, warms each worker up, and runs 20 concurrent clients (one asyncio task each,
-a new connection per request as gunicorn's sync workers close them) twice: in a closed loop (each client
-sends its next request as soon as the last one answered: saturation) and paced (each client waits 1 s
-between requests). Each request is a different person (token) asking for the default radius (5 km) and 20
-results, one in five with their friends as seeds. It prints p50/p95/p99, throughput and the error count
-(any status but 200, or a failed connection) of each, and writes docs/benchmarks/nearby.md. Target: p95 ≤
-50 ms with 0 errors.
+a new connection per request as gunicorn's sync workers close them): in a closed loop (each client sends
+its next request as soon as the last one answered: saturation), then paced (each client waits 1 s, 0.5 s,
+then 0.25 s between requests). Each request is a different person (token) asking for the default radius
+(5 km) and 20 results, one in five with their friends as seeds. Last, as a reference, the same closed
+loop on GET /api/me/, the smallest authenticated endpoint: the floor of the stack on this machine. It
+prints p50/p95/p99, throughput and the error count (any status but 200, or a failed connection) of each,
+and the CPU each part spent per request, and writes docs/benchmarks/nearby.md. Target: p95 ≤ 50 ms with
+0 errors.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from common import (
     REPO_ROOT,
@@ -63,9 +67,23 @@ HOME_SCATTER_KM = 0.3
 TARGET_P95_MS = 50.0
 WITH_FRIENDS_SHARE = 0.2
 WARMUP_PER_WORKER = 40
-#: The paced phase: each client waits this long between requests (one person refreshing every second,
-#: twice what the per-person rate limit of 30/min allows).
-PACED_THINK_MS = 1000.0
+#: The paced phases: each client waits this long between requests. 1 s is one person refreshing every
+#: second (twice what the per-person rate limit of 30/min allows); the shorter ones find where the
+#: target stops holding as the offered load grows towards saturation.
+PACED_THINK_MS = (1000.0, 500.0, 250.0)
+#: The reference phase: the same clients, closed loop, on the smallest authenticated endpoint (token
+#: lookup, one profile read, a serializer): what the stack (gunicorn, Django, DRF, PostgreSQL on these 2
+#: cores) costs before nearby does any work.
+REFERENCE_PATH = "/api/me/"
+REFERENCE_NAME = f"reference: GET {REFERENCE_PATH}, closed loop"
+
+
+class Phase(NamedTuple):
+    name: str
+    requests: int
+    think_seconds: float
+    #: None: the nearby mix; else every request GETs this path.
+    path: str | None = None
 
 
 # The city (a child process with Django set up) --------------------------------------------------------
@@ -252,14 +270,24 @@ async def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
     return int(status_line.split()[1]), body
 
 
-async def _load(port: int, tokens: list[str], total: int, clients: int, think_seconds: float = 0.0) -> dict:
+async def _load(
+    port: int,
+    tokens: list[str],
+    total: int,
+    clients: int,
+    think_seconds: float = 0.0,
+    path: str | None = None,
+) -> dict:
+    """`total` requests from `clients` concurrent clients, each a different person: GET /api/nearby/
+    (one in WITH_FRIENDS_SHARE with friends as seeds), or `path` for every request."""
     import random
 
     rng = random.Random(SEED)
     plan = [
         (
             tokens[i % len(tokens)],
-            "/api/nearby/?with_friends=true" if rng.random() < WITH_FRIENDS_SHARE else "/api/nearby/",
+            path
+            or ("/api/nearby/?with_friends=true" if rng.random() < WITH_FRIENDS_SHARE else "/api/nearby/"),
         )
         for i in range(total)
     ]
@@ -270,16 +298,18 @@ async def _load(port: int, tokens: list[str], total: int, clients: int, think_se
     cursor = iter(plan)
 
     async def client() -> None:
-        for token, path in cursor:
+        for token, url in cursor:
             started = time.perf_counter()
             try:
-                status, body = await _get(port, path, token)
+                status, body = await _get(port, url, token)
             except OSError as error:
                 errors.append(repr(error))
                 continue
             latencies.append(time.perf_counter() - started)
             if status != 200:
                 errors.append(f"{status}: {body[:200]!r}")
+                continue
+            if path:
                 continue
             rows = json.loads(body)["results"]
             results_per_answer.append(len(rows))
@@ -311,8 +341,8 @@ def _summary(measured: dict) -> dict:
         "p95": float(np.percentile(latencies_ms, 95)),
         "p99": float(np.percentile(latencies_ms, 99)),
         "max": float(latencies_ms.max()),
-        "mean_results": float(np.mean(measured["results"])),
-        "ralm_share": float(np.mean(measured["ralm_share"])),
+        "mean_results": float(np.mean(measured["results"])) if measured["results"] else None,
+        "ralm_share": float(np.mean(measured["ralm_share"])) if measured["ralm_share"] else None,
     }
 
 
@@ -416,9 +446,9 @@ def _cpu_groups(server_pid: int) -> dict:
 
 
 def serve_and_load(
-    environment: dict, *, tokens: list[str], phases: list[tuple[str, int, float]], clients: int, workers: int
+    environment: dict, *, tokens: list[str], phases: list[Phase], clients: int, workers: int
 ) -> dict[str, dict]:
-    """Start gunicorn, warm it up, then run each phase (name, requests, think seconds) with fresh people."""
+    """Start gunicorn, warm it up, then run each phase with fresh people."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -444,10 +474,10 @@ def serve_and_load(
         if warm["errors"]:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         offset = warmup
-        for name, requests, think in phases:
+        for name, requests, think, path in phases:
             with _CpuMeter(_cpu_groups(server.pid)) as meter:
                 measured = asyncio.run(
-                    _load(port, tokens[offset : offset + requests], requests, clients, think)
+                    _load(port, tokens[offset : offset + requests], requests, clients, think, path)
                 )
             reports[name] = _summary(measured)
             # CPU each part spent per request in this phase: on 2 cores, their sum bounds the throughput.
@@ -477,8 +507,21 @@ def main() -> None:
     parser.add_argument("--child-stats", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=6_000, help="closed-loop requests")
-    parser.add_argument("--paced-requests", type=int, default=2_000, help="requests with a think time")
-    parser.add_argument("--think-ms", type=float, default=PACED_THINK_MS)
+    parser.add_argument(
+        "--paced-requests", type=int, default=1_500, help="requests of each phase with a think time"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=lambda text: [float(part) for part in text.split(",")],
+        default=list(PACED_THINK_MS),
+        help="think times of the paced phases, comma-separated (default %(default)s)",
+    )
+    parser.add_argument(
+        "--reference-requests",
+        type=int,
+        default=3_000,
+        help=f"closed-loop requests to {REFERENCE_PATH}, the stack's floor (0: skip)",
+    )
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (production: 3)")
     parser.add_argument("--keep-database", action="store_true")
@@ -500,10 +543,15 @@ def main() -> None:
         LOG_LEVEL="WARNING",
     )
     phases = [
-        ("closed loop, no think time", options.requests, 0.0),
-        (f"paced, {options.think_ms / 1000:g} s think time", options.paced_requests, options.think_ms / 1000),
+        Phase("closed loop, no think time", options.requests, 0.0),
+        *(
+            Phase(f"paced, {think / 1000:g} s think time", options.paced_requests, think / 1000)
+            for think in options.think_ms
+        ),
     ]
-    queriers = WARMUP_PER_WORKER * options.workers + sum(requests for _name, requests, _think in phases)
+    if options.reference_requests:
+        phases.append(Phase(REFERENCE_NAME, options.reference_requests, 0.0, REFERENCE_PATH))
+    queriers = WARMUP_PER_WORKER * options.workers + sum(phase.requests for phase in phases)
     server_version = database_recreate(DATABASE_NAME)
     _redis_flush()
     try:
@@ -585,8 +633,10 @@ def main() -> None:
             "summary and a first experiment exposure each time), default radius 5 km, 20 results, "
             f"{WITH_FRIENDS_SHARE:.0%} with friends as seeds; after a warm-up of {WARMUP_PER_WORKER} "
             "requests per worker. Closed loop: each client sends its next request as soon as the last one "
-            "answers. "
-            f"Paced: each client waits {options.think_ms:g} ms between requests\n"
+            "answers (saturation: the latency is the queue). Paced: each client waits the think time "
+            "between requests. Reference: the same closed loop on "
+            f"`{REFERENCE_PATH}` (token lookup, one profile read, a serializer), the floor of the stack on "
+            "this machine\n"
             f"- answers: {first['mean_results']:.1f} results on average, {first['ralm_share']:.0%} of them "
             f"scored by RALM; {stats['exposures']:,} first exposures logged\n\n"
             f"{table}\n"
