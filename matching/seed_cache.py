@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
-from django.conf import settings
 
+from config.cache import redis_raw
 from ml.ralm import SeedSummary
 
 MAGIC = b"VSS1"
@@ -61,16 +61,6 @@ def seed_summary_decode(raw: bytes) -> SeedSummary | None:
         centroids=torch.from_numpy(values[dim : dim + k * dim].reshape(k, dim).copy()),
         weights=torch.from_numpy(values[dim + k * dim :].copy()),
     )
-
-
-def redis_raw():
-    """The raw Redis client behind the default cache, or None when the cache is not Redis (the embedded
-    mode's local-memory cache)."""
-    if not settings.CACHES["default"]["BACKEND"].startswith("django_redis."):
-        return None
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
 
 
 def seed_summary_cached(*, key: str) -> SeedSummary | None:

@@ -30,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.api import ApplicationError
+from config.cache import redis_raw
 from matching.experiments.models import (
     Experiment,
     ExperimentExposure,
@@ -39,7 +40,6 @@ from matching.experiments.models import (
     ExperimentSurface,
 )
 from matching.models import ModelVersion
-from matching.seed_cache import redis_raw
 from users.models import User
 
 logger = logging.getLogger(__name__)
