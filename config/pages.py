@@ -15,8 +15,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from rest_framework.throttling import SimpleRateThrottle
 
+from config.throttling import AtomicRateThrottle
 from users.models import Role
 
 #: Every role: a page open to anyone signed in.
@@ -56,7 +56,7 @@ def _role_names(roles: frozenset[str]) -> str:
 # Rate limits --------------------------------------------------------------------------------------
 
 
-class PageRateThrottle(SimpleRateThrottle):
+class PageRateThrottle(AtomicRateThrottle):
     """DRF's rate throttle, for pages. Same rates, same cache keys as the API's ScopedRateThrottle, so a
     client has one budget per scope whether it signs in through the page or the API."""
 
