@@ -19,9 +19,9 @@ city (in a child process with Django set up):
 
 Then it starts gunicorn (`config.wsgi`, sync workers, the production stack: PostgreSQL and Redis, not the
 embedded mode) on 127.0.0.1, warms each worker up, and runs 20 concurrent clients (one asyncio task each,
-a new connection per request as gunicorn's sync workers close them): in a closed loop (each client sends
-its next request as soon as the last one answered: saturation), then paced (each client waits 1 s, 0.5 s,
-then 0.25 s between requests). Each request is a different person (token) asking for the default radius
+a new connection per request as gunicorn's sync workers close them): paced (each client waits 1 s, then
+0.5 s, then 0.25 s between requests), then in a closed loop (each client sends its next request as soon as
+the last one answered: saturation). Each request is a different person (token) asking for the default radius
 (5 km) and 20 results, one in five with their friends as seeds. Last, as a reference, the same closed
 loop on GET /api/me/, the smallest authenticated endpoint: the floor of the stack on this machine. It
 prints p50/p95/p99, throughput and the error count (any status but 200, or a failed connection) of each,
@@ -542,12 +542,14 @@ def main() -> None:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
     )
+    # Growing load: paced from the slowest, then saturation. (Each phase leaves work behind, autovacuum of
+    # the exposure log for one, so the lightest loads go first rather than in the heaviest one's wake.)
     phases = [
-        Phase("closed loop, no think time", options.requests, 0.0),
         *(
             Phase(f"paced, {think / 1000:g} s think time", options.paced_requests, think / 1000)
-            for think in options.think_ms
+            for think in sorted(options.think_ms, reverse=True)
         ),
+        Phase("closed loop, no think time", options.requests, 0.0),
     ]
     if options.reference_requests:
         phases.append(Phase(REFERENCE_NAME, options.reference_requests, 0.0, REFERENCE_PATH))
