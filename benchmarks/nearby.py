@@ -67,6 +67,8 @@ HOME_SCATTER_KM = 0.3
 TARGET_P95_MS = 50.0
 WITH_FRIENDS_SHARE = 0.2
 WARMUP_PER_WORKER = 40
+#: Requests whose round trips (SQL statements, Redis commands) are counted after the load.
+ROUND_TRIP_REQUESTS = 50
 #: The paced phases: each client waits this long between requests. 1 s is one person refreshing every
 #: second (twice what the per-person rate limit of 30/min allows); the shorter ones find where the
 #: target stops holding as the offered load grows towards saturation.
@@ -236,13 +238,54 @@ def child_populate(people: int, queriers: int, model_dir: str) -> None:
 
 
 def child_stats() -> None:
-    """What the run left in the database: exposures per variant."""
+    """What the run left in the database (exposures), then the round trips one request makes: ROUND_TRIP_
+    REQUESTS people who have not asked yet (so, like the load, a cold seed summary and a first exposure)
+    each ask once through Django's whole stack in this process, counting the SQL statements sent through
+    Django's connection and the commands sent to Redis (each a round trip; a script's own commands run
+    inside Redis). Unlike latency, these counts do not depend on what else the machine is doing."""
     import django
 
     django.setup()
+    import redis
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
     from matching.experiments.models import ExperimentExposure
 
-    sys.stdout.write(json.dumps({"exposures": ExperimentExposure.objects.count()}) + "\n")
+    exposures = ExperimentExposure.objects.count()
+    keys = list(
+        Token.objects.exclude(user_id__in=ExperimentExposure.objects.values("user_id"))
+        .order_by("user_id")
+        .values_list("key", flat=True)[:ROUND_TRIP_REQUESTS]
+    )
+    sent = {"redis": 0}
+    execute = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        sent["redis"] += 1
+        return execute(self, *args, **options)
+
+    redis.Redis.execute_command = counted  # this measuring process only
+    client, statements = Client(), 0
+    for key in keys:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/api/nearby/", HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
+        if response.status_code != 200:
+            raise SystemExit(f"counting round trips: {response.status_code} {response.content[:200]!r}")
+        statements += len(queries.captured_queries)
+    commands = sent["redis"]
+    sys.stdout.write(
+        json.dumps(
+            {
+                "exposures": exposures,
+                "sql_per_request": statements / len(keys),
+                "redis_per_request": commands / len(keys),
+            }
+        )
+        + "\n"
+    )
 
 
 # The server and the clients ----------------------------------------------------------------------------
@@ -554,6 +597,7 @@ def main() -> None:
     if options.reference_requests:
         phases.append(Phase(REFERENCE_NAME, options.reference_requests, 0.0, REFERENCE_PATH))
     queriers = WARMUP_PER_WORKER * options.workers + sum(phase.requests for phase in phases)
+    queriers += ROUND_TRIP_REQUESTS
     server_version = database_recreate(DATABASE_NAME)
     _redis_flush()
     try:
@@ -614,6 +658,10 @@ def main() -> None:
         "benchmark database, Redis, and this process's clients):\n\n" + cpu_table
     )
     sys.stdout.write(table + "\n")
+    sys.stdout.write(
+        f"round trips per nearby request: {stats['sql_per_request']:.1f} SQL statements, "
+        f"{stats['redis_per_request']:.1f} Redis commands\n"
+    )
     errors = [error for report in reports.values() for error in report["errors"]]
     if errors:
         sys.stdout.write("first errors: " + "; ".join(errors[:5]) + "\n")
@@ -640,7 +688,10 @@ def main() -> None:
             f"`{REFERENCE_PATH}` (token lookup, one profile read, a serializer), the floor of the stack on "
             "this machine\n"
             f"- answers: {first['mean_results']:.1f} results on average, {first['ralm_share']:.0%} of them "
-            f"scored by RALM; {stats['exposures']:,} first exposures logged\n\n"
+            f"scored by RALM; {stats['exposures']:,} first exposures logged\n"
+            f"- round trips per nearby request (counted after the load, {ROUND_TRIP_REQUESTS} new people, "
+            f"through Django's stack in one process): {stats['sql_per_request']:.1f} SQL statements, "
+            f"{stats['redis_per_request']:.1f} Redis commands\n\n"
             f"{table}\n"
         ),
     )
