@@ -672,8 +672,9 @@ def main() -> None:
         command=".venv/bin/python benchmarks/nearby.py",
         body=(
             f"- machine: {machine_line(server_version)}; gunicorn, PostgreSQL, Redis and the clients share "
-            f"it; 1-minute load average {load_before:.1f} before serving, {load_after:.1f} after (above ~2, "
-            "other processes were competing for the 2 cores)\n"
+            f"it; 1-minute load average {load_before:.1f} before serving (above ~2, other processes were "
+            f"competing for the 2 cores) and {load_after:.1f} after (that one includes this benchmark's own "
+            "load)\n"
             f"- city: {options.people:,} people around {city['source']} (homes scattered "
             f"~{HOME_SCATTER_KM * 1000:.0f} m), {city['follows']:,} follows, a production-size RALM "
             "(embedding 32) active with every embedding stored, a running two-variant nearby experiment\n"
