@@ -596,8 +596,7 @@ def main() -> None:
     ]
     if options.reference_requests:
         phases.append(Phase(REFERENCE_NAME, options.reference_requests, 0.0, REFERENCE_PATH))
-    queriers = WARMUP_PER_WORKER * options.workers + sum(phase.requests for phase in phases)
-    queriers += ROUND_TRIP_REQUESTS
+    queriers = WARMUP_PER_WORKER * options.workers + sum(p.requests for p in phases) + ROUND_TRIP_REQUESTS
     server_version = database_recreate(DATABASE_NAME)
     _redis_flush()
     try:
@@ -657,11 +656,10 @@ def main() -> None:
         "\n\nCPU per request, from /proc (gunicorn master and workers, the PostgreSQL backends of the "
         "benchmark database, Redis, and this process's clients):\n\n" + cpu_table
     )
-    sys.stdout.write(table + "\n")
-    sys.stdout.write(
-        f"round trips per nearby request: {stats['sql_per_request']:.1f} SQL statements, "
-        f"{stats['redis_per_request']:.1f} Redis commands\n"
+    round_trips = (
+        f"{stats['sql_per_request']:.1f} SQL statements, {stats['redis_per_request']:.1f} Redis commands"
     )
+    sys.stdout.write(f"{table}\nround trips per nearby request: {round_trips}\n")
     errors = [error for report in reports.values() for error in report["errors"]]
     if errors:
         sys.stdout.write("first errors: " + "; ".join(errors[:5]) + "\n")
@@ -691,8 +689,7 @@ def main() -> None:
             f"- answers: {first['mean_results']:.1f} results on average, {first['ralm_share']:.0%} of them "
             f"scored by RALM; {stats['exposures']:,} first exposures logged\n"
             f"- round trips per nearby request (counted after the load, {ROUND_TRIP_REQUESTS} new people, "
-            f"through Django's stack in one process): {stats['sql_per_request']:.1f} SQL statements, "
-            f"{stats['redis_per_request']:.1f} Redis commands\n\n"
+            f"through Django's stack in one process): {round_trips}\n\n"
             f"{table}\n"
         ),
     )
