@@ -328,9 +328,15 @@ def _check_plausible_speed(*, previous: Location, latitude: float, longitude: fl
         )
 
 
-def _announce_location_changed(*, user_id: int, geohash: str, recorded_at: datetime) -> None:
+def _announce_location_changed(
+    *, user_id: int, geohash: str, previous_geohash: str | None, recorded_at: datetime
+) -> None:
     for receiver, result in location_changed.send_robust(
-        sender=Location, user_id=user_id, geohash=geohash, recorded_at=recorded_at
+        sender=Location,
+        user_id=user_id,
+        geohash=geohash,
+        previous_geohash=previous_geohash,
+        recorded_at=recorded_at,
     ):
         if isinstance(result, Exception):
             logger.error(
@@ -368,6 +374,7 @@ def location_update(
     # really the latest. NO KEY UPDATE does not block rows elsewhere that merely reference the user.
     User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True).get()
     previous = Location.objects.filter(user=user).first()
+    previous_geohash = previous.geohash if previous is not None else None
     if previous is not None:
         _check_plausible_speed(previous=previous, latitude=latitude, longitude=longitude, at=recorded_at)
 
@@ -406,7 +413,13 @@ def location_update(
         current = previous
 
     transaction.on_commit(
-        partial(_announce_location_changed, user_id=user.pk, geohash=geohash, recorded_at=recorded_at)
+        partial(
+            _announce_location_changed,
+            user_id=user.pk,
+            geohash=current.geohash,
+            previous_geohash=previous_geohash,
+            recorded_at=recorded_at,
+        )
     )
     return current
 
