@@ -22,3 +22,9 @@ class MatchingConfig(AppConfig):
         signals.person_features_changed.connect(
             receivers.features_refresh_on_person_features_changed, dispatch_uid="matching.features.person"
         )
+        signals.location_changed.connect(
+            receivers.nearby_rosters_forget_on_location_changed, dispatch_uid="matching.nearby.location"
+        )
+        signals.person_features_changed.connect(
+            receivers.nearby_rosters_forget_on_person_features_changed, dispatch_uid="matching.nearby.person"
+        )

@@ -108,7 +108,8 @@ class CellRing:
     """The snap cells whose centres lie within a radius of a centre cell's, nearest first.
 
     rows, columns: int64 (n,) grid indexes; distances_km: float64 (n,), ascending (ties by row, column).
-    Keys are made on demand (`cells`), because a dense area needs only the first few.
+    The keys are made the first time any is asked for, all at once: numpy makes 80 for the price of one,
+    and rings are cached (cells_within), so people asking from the same cell reuse them.
     """
 
     rows: np.ndarray
@@ -118,8 +119,12 @@ class CellRing:
     def __len__(self) -> int:
         return int(self.distances_km.shape[0])
 
+    @functools.cached_property
+    def _keys(self) -> list[str]:
+        return snap_cells_from_indexes(self.rows, self.columns)
+
     def cells(self, start: int, stop: int) -> list[str]:
-        return snap_cells_from_indexes(self.rows[start:stop], self.columns[start:stop])
+        return self._keys[start:stop]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from matching.nearby import privacy, rosters
 from tests.factories import LocationFactory, UserFactory
 from users import geo
 from users.models import Profile, User
@@ -39,3 +40,10 @@ def person_at(
         user=user, latitude=position[0], longitude=position[1], updated_at=updated_at or timezone.now()
     )
     return user
+
+
+def forget_rosters_around(position: tuple[float, float], *, radius_km: float) -> None:
+    """Make every cached roster within `radius_km` of `position` a miss: what the location and profile
+    services do on commit, for people placed straight in the database (person_at)."""
+    ring = privacy.cells_within(privacy.snap_cell_at(*position), radius_km)
+    rosters.cell_rosters_forget(cells=ring.cells(0, len(ring)))

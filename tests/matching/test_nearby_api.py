@@ -22,9 +22,10 @@ from matching.nearby import privacy, selectors
 from matching.seed_cache import seed_summary_key
 from tests.factories import BlockFactory, FollowFactory, MarketerFactory, UserFactory
 from tests.matching.feature_store_people import random_batch
-from tests.matching.nearby_builders import NYC, offset, person_at
+from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at
 from tests.matching.ralm_builders import tiny_ralm_register
 from users.models import InteractionEvent, Profile, User
+from users.services import profile_update
 
 URL = "/api/nearby/"
 RESULT_FIELDS = {
@@ -115,7 +116,9 @@ def test_self_blocked_hidden_stale_inactive_marketers_and_far_people_are_left_ou
 
 
 @pytest.mark.django_db
-def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_nothing_else():
+def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_nothing_else(
+    django_capture_on_commit_callbacks,
+):
     me = person_at(NYC, interests={"music": 0.9, "reading": 0.8}, activities={"climbing": 1.0})
     other = person_at(
         offset(NYC, north_km=1.5),
@@ -142,7 +145,9 @@ def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_noth
     assert row["score"] == pytest.approx(
         0.6 * privacy.bucket_distance_score(expected_bucket) + 0.4 * row["similarity"], abs=1e-3
     )
-    Profile.objects.filter(user=other).update(show_age_group=False)
+    # Through the profile service: the change applies at once, though their cell's roster is cached.
+    with django_capture_on_commit_callbacks(execute=True):
+        profile_update(user=other, data={"show_age_group": False})
     assert _client(me).get(URL).json()["results"][0]["age_group"] is None
 
 
@@ -190,34 +195,6 @@ def test_a_dense_area_is_capped_nearest_first_with_the_freshest_first_within_a_c
 
 
 @pytest.mark.django_db
-def test_the_embedded_geohash_cover_finds_the_same_candidates_as_the_postgresql_walk():
-    me = person_at(NYC)
-    rng = np.random.default_rng(3)
-    for north, east in rng.uniform(-7, 7, size=(60, 2)):
-        person_at(
-            offset(NYC, north_km=north, east_km=east),
-            updated_at=timezone.now() - timedelta(seconds=int(rng.integers(0, 9999))),
-        )
-    BlockFactory(blocker=me, blocked=User.objects.exclude(pk=me.pk).first())
-    centre = privacy.snap_cell_at(*NYC)
-    fresh_after = timezone.now() - timedelta(hours=72)
-    for radius, cap in ((3.0, 300), (6.0, 300), (6.0, 11)):
-        walked = selectors.nearby_candidates(
-            user_id=me.pk, centre=centre, radius_km=radius, fresh_after=fresh_after, cap=cap
-        )
-        covered = selectors.candidates_by_geohash_cover(
-            user_id=me.pk,
-            centre=centre,
-            ring=privacy.cells_within(centre, radius),
-            radius_km=radius,
-            fresh_after=fresh_after,
-            cap=cap,
-        )
-        assert [(c.user_id, c.cell) for c in walked] == [(c.user_id, c.cell) for c in covered]
-        assert walked and all(c.distance_km <= radius for c in walked)
-
-
-@pytest.mark.django_db
 def test_the_dense_cell_query_reads_the_snap_cell_index():
     person_at(NYC)
     with connection.cursor() as cursor:
@@ -262,20 +239,60 @@ def test_the_diversity_pass_keeps_one_taste_from_filling_the_top():
     assert hiker.pk in ids and len(set(ids) & {m.pk for m in musicians}) == 3
 
 
+def _diversify_by_definition(ranked, scores, clusters, limit):
+    """The greedy pass as its doc defines it, the slow way: every remaining person is a contender."""
+    remaining, picked = list(ranked), []
+    while remaining and len(picked) < limit:
+
+        def value(key):
+            already = sum(clusters[other] == clusters[key] for other in picked)
+            return (scores[key] - selectors.DIVERSITY_PENALTY * already, -ranked.index(key))
+
+        best = max(remaining, key=value)
+        picked.append(best)
+        remaining.remove(best)
+    return picked
+
+
+def test_the_diversity_pass_is_the_greedy_pass_its_doc_defines():
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(0, 40))
+        keys = [int(key) for key in rng.permutation(1000)[:n]]
+        # Coarse scores and few clusters, so that ties (kept in the given order) are common.
+        scores = {key: float(rng.integers(0, 8)) / 20 for key in keys}
+        ranked = sorted(keys, key=lambda key: -scores[key])  # best first, as nearby hands it over
+        clusters = {key: int(rng.integers(-1, 4)) for key in ranked}
+        limit = int(rng.integers(1, 25))
+        expected = _diversify_by_definition(ranked, scores, clusters, limit)
+        assert (
+            selectors.diversify(ranked=ranked, scores=scores, clusters=clusters, limit=limit) == expected
+        ), trial
+
+
 @pytest.mark.django_db
 def test_the_list_costs_the_same_queries_whatever_the_number_of_results(django_assert_num_queries):
     me = person_at(NYC)
     client = _client(me)
     for i in range(3):
         person_at(offset(NYC, east_km=0.1 * i))
-    client.get(URL)  # the first request also reads what later ones find in Redis (running experiments)
+    client.get(URL)  # the first request also caches what later ones find in Redis (running experiments)
     with CaptureQueriesContext(connection) as few:
         assert len(_ids(client.get(URL))) == 3
     for i in range(30):
         person_at(offset(NYC, north_km=0.02 * i))
-    # The own cell and each band out to 5 km: one query per band, whatever the band holds.
+    forget_rosters_around(NYC, radius_km=5)
+    # Cold rosters: the same queries, plus at most one build per round of cells, whatever they hold.
+    with CaptureQueriesContext(connection) as cold:
+        assert len(_ids(client.get(f"{URL}?limit=40"))) == 33
+    builds = [q for q in cold.captured_queries if "vicino_nearby_rosters" in q["sql"]]
+    rounds = len(list(selectors._chunks(len(privacy.cells_within(privacy.snap_cell_at(*NYC), 5.0)))))
+    assert 1 <= len(builds) <= rounds
+    assert len(cold.captured_queries) - len(builds) == len(few.captured_queries)
+    # Cached rosters: not one query for the candidates.
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(_ids(client.get(f"{URL}?limit=40"))) == 33
+    assert not any("vicino_nearby_rosters" in q["sql"] for q in few.captured_queries)
 
 
 # RALM similarity --------------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ from django.test import Client
 from matching.experiments import services as experiment_services
 from matching.experiments.models import ExperimentExposure
 from tests.factories import BlockFactory, FollowFactory, MarketerFactory, OrganiserFactory, UserFactory
-from tests.matching.nearby_builders import NYC, offset, person_at
+from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at
 from users.models import Block, EventKind, InteractionEvent, Location, Report
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 URL = "/people/"
-PAGE_QUERIES = 7
+PAGE_QUERIES = 4
 
 
 def _client_for(user) -> Client:
@@ -141,13 +141,17 @@ def test_the_list_costs_the_same_queries_however_many_cards(me, django_assert_nu
     client = _client_for(me)
     person_at(offset(NYC, east_km=0.3), interests={"music": 1.0})
     url = URL + "?radius_km=2"
-    client.get(url)  # the running-experiment lookup is cached after the first request
-    # session, user, me (profile, location), my location again, the walk (one query per band: the own
-    # cell and up to 2.5 km), names and tastes. Nothing per card.
+    client.get(url)  # the running-experiment lookup and the cells' rosters are cached after the first request
+    # session, user, the page's read of me (profile, location), and nearby's of my location, tastes,
+    # embedding and blocks. Nothing per card, nothing per candidate: they come from the cached rosters.
     with django_assert_num_queries(PAGE_QUERIES):
         assert len(_card_ids(_html(client.get(url)))) == 1
     for step in range(12):
         person_at(offset(NYC, east_km=0.1 * step, north_km=0.2), interests={"music": 1.0})
+    forget_rosters_around(NYC, radius_km=2)
+    # Rebuilding the rosters: one query per round of cells (the own cell, then 4, then the rest).
+    with django_assert_num_queries(PAGE_QUERIES + 3):
+        assert len(_card_ids(_html(client.get(url)))) == 13
     with django_assert_num_queries(PAGE_QUERIES):
         assert len(_card_ids(_html(client.get(url)))) == 13
 
