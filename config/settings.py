@@ -305,9 +305,10 @@ VICINO_NEARBY_DEFAULT_RADIUS_KM = float(os.environ.get("VICINO_NEARBY_DEFAULT_RA
 VICINO_NEARBY_STALE_HOURS = float(os.environ.get("VICINO_NEARBY_STALE_HOURS", "72"))
 #: At most this many candidates are scored per request, nearest first: what bounds a dense area's cost.
 VICINO_NEARBY_CANDIDATE_CAP = int(os.environ.get("VICINO_NEARBY_CANDIDATE_CAP", "300"))
-#: How long a cell's roster (matching.nearby.rosters) is served from Redis: how late someone who moved
-#: in or out of a cell by other means than the API may show. Hiding from nearby and API moves apply at once.
-VICINO_NEARBY_ROSTER_SECONDS = float(os.environ.get("VICINO_NEARBY_ROSTER_SECONDS", "20"))
+#: How long a cell's roster (matching.nearby.rosters) is served from Redis. Hiding, profile and account
+#: changes, moves across cells and people coming back apply at once whatever this is; it bounds only how
+#: late a dense cell reorders by recency, and a new embedding replaces the profile similarity.
+VICINO_NEARBY_ROSTER_SECONDS = float(os.environ.get("VICINO_NEARBY_ROSTER_SECONDS", "60"))
 
 
 # Invitations -------------------------------------------------------------------------------------

@@ -329,14 +329,20 @@ def _check_plausible_speed(*, previous: Location, latitude: float, longitude: fl
 
 
 def _announce_location_changed(
-    *, user_id: int, geohash: str, previous_geohash: str | None, recorded_at: datetime
+    *,
+    user_id: int,
+    geohash: str,
+    recorded_at: datetime,
+    previous_geohash: str | None,
+    previous_recorded_at: datetime | None,
 ) -> None:
     for receiver, result in location_changed.send_robust(
         sender=Location,
         user_id=user_id,
         geohash=geohash,
-        previous_geohash=previous_geohash,
         recorded_at=recorded_at,
+        previous_geohash=previous_geohash,
+        previous_recorded_at=previous_recorded_at,
     ):
         if isinstance(result, Exception):
             logger.error(
@@ -375,6 +381,7 @@ def location_update(
     User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True).get()
     previous = Location.objects.filter(user=user).first()
     previous_geohash = previous.geohash if previous is not None else None
+    previous_recorded_at = previous.updated_at if previous is not None else None
     if previous is not None:
         _check_plausible_speed(previous=previous, latitude=latitude, longitude=longitude, at=recorded_at)
 
@@ -417,8 +424,9 @@ def location_update(
             _announce_location_changed,
             user_id=user.pk,
             geohash=current.geohash,
+            recorded_at=current.updated_at,
             previous_geohash=previous_geohash,
-            recorded_at=recorded_at,
+            previous_recorded_at=previous_recorded_at,
         )
     )
     return current

@@ -16,9 +16,9 @@ from django.dispatch import Signal
 logger = logging.getLogger(__name__)
 
 #: Sent on commit after a person's position was recorded (sender: users.models.Location).
-#: Keyword arguments: user_id (int), geohash (str, full precision: where the person is now),
-#: previous_geohash (str, where they were before, or None for their first position), recorded_at (aware
-#: datetime).
+#: Keyword arguments: user_id (int), geohash (str, full precision) and recorded_at (aware datetime) of where
+#: the person is now, previous_geohash and previous_recorded_at of where they were before (None for their
+#: first position).
 #: Receivers run after the transaction committed; an exception in one is logged, never raised to
 #: the request that moved.
 location_changed = Signal()

@@ -8,13 +8,15 @@ age-group setting, and taste vector. Everything that depends on who asks (the as
 blocks, staleness at the time of asking, the cap) is applied per request, on top (selectors).
 
 **Cached.** Many people ask from the same few cells, so a roster is built by one query and kept in Redis
-for VICINO_NEARBY_ROSTER_SECONDS (default 20) as one binary blob (numpy arrays and a JSON list of names;
-nothing is unpickled), keyed by cell, size and model version. A person who moves therefore shows in their
-new cell, and leaves the old one, within that time. What must take effect at once goes through the cell's
-*generation*: hiding from nearby or any other profile change bumps it (`cell_rosters_forget`, on commit),
-and a roster whose recorded generation is not the current one is a miss. A build reads the generation
-before its query and records it, so a build that raced with a change is never served after it.
-Blocks never are in a roster: they are read per request.
+for VICINO_NEARBY_ROSTER_SECONDS (default 60) as one binary blob (numpy arrays and the names; nothing is
+unpickled), keyed by cell, size and model version. What must apply at once goes through the cell's
+*generation* (`cell_rosters_forget`, on commit; matching.receivers): hiding from nearby or any other
+profile change, deactivation or a new name, a deleted account, a move to another cell (both cells), and
+someone coming back after an hour. A roster whose recorded generation is not the current one is a miss,
+and a build reads the generation before its query and records it, so a build that raced with a change is
+never served after it. Blocks are never in a roster: they are read per request. What only the expiry
+bounds: a dense cell reordering by recency as people ping from within it, and a new embedding replacing
+the profile similarity.
 
 **Built** by `vicino_nearby_rosters` (migration matching 0005) on PostgreSQL: the cells in order, each
 from the expression index on (snap cell, updated_at), stopping once the rows read (with what the cached

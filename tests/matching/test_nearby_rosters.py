@@ -316,3 +316,51 @@ def test_someone_who_moves_cell_through_the_api_shows_in_the_new_one_at_once(
         location_update(user=mover, latitude=NYC[0], longitude=NYC[1])
     after = _client(me).get(URL).json()["results"]
     assert [(row["id"], row["distance"]["key"]) for row in after] == [(mover.pk, "lt1")]
+
+
+@pytest.mark.django_db
+def test_someone_coming_back_to_the_same_cell_shows_at_once(django_capture_on_commit_callbacks):
+    me = person_at(NYC)
+    returning = person_at(offset(NYC, east_km=0.1), updated_at=timezone.now() - timedelta(days=5))
+    assert _ids(_client(me).get(URL)) == []  # stale: not listed, and the cell's roster is now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        location_update(
+            user=returning, latitude=offset(NYC, east_km=0.1)[0], longitude=offset(NYC, east_km=0.1)[1]
+        )
+    assert _ids(_client(me).get(URL)) == [returning.pk]
+
+
+@pytest.mark.django_db
+def test_pings_within_a_cell_keep_the_roster(django_capture_on_commit_callbacks):
+    me = person_at(NYC)
+    pinging = person_at(offset(NYC, east_km=0.1), updated_at=timezone.now() - timedelta(minutes=5))
+    assert _ids(_client(me).get(URL)) == [pinging.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        location_update(
+            user=pinging, latitude=offset(NYC, east_km=0.12)[0], longitude=offset(NYC, east_km=0.12)[1]
+        )
+    with CaptureQueriesContext(connection) as queries:
+        assert _ids(_client(me).get(URL)) == [pinging.pk]
+    assert _builds(queries) == 0
+
+
+@pytest.mark.django_db
+def test_deactivation_a_new_name_and_a_deleted_account_apply_at_once(django_capture_on_commit_callbacks):
+    me = person_at(NYC)
+    renamed, deactivated, deleted = (person_at(offset(NYC, east_km=0.1 * i)) for i in range(1, 4))
+    client = _client(me)
+    assert sorted(_ids(client.get(URL))) == sorted([renamed.pk, deactivated.pk, deleted.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        profile_update(user=renamed, data={"display_name": "Grace"})
+        deactivated.is_active = False
+        deactivated.save()  # as the admin saves it: every field
+        deleted.delete()
+    rows = client.get(URL).json()["results"]
+    assert [(row["id"], row["display_name"]) for row in rows] == [(renamed.pk, "Grace")]
+    # A login (last_login only) leaves the rosters alone.
+    with django_capture_on_commit_callbacks(execute=True):
+        renamed.last_login = timezone.now()
+        renamed.save(update_fields=["last_login"])
+    with CaptureQueriesContext(connection) as queries:
+        client.get(URL)
+    assert _builds(queries) == 0
