@@ -201,14 +201,11 @@ def cell_rosters_cached(
     client = redis_raw()
     if client is None:
         return CachedRosters({}, [0] * len(cells))
-    pipe = client.pipeline(transaction=False)
-    for cell in cells:
-        pipe.get(_roster_key(cell=cell, size=size, model_version_id=model_version_id))
-        pipe.get(_generation_key(cell))
-    replies = pipe.execute()
+    keys = [_roster_key(cell=cell, size=size, model_version_id=model_version_id) for cell in cells]
+    replies = client.mget([*keys, *(_generation_key(cell) for cell in cells)])
     found, generations = {}, []
     for position in range(len(cells)):
-        blob, generation = replies[2 * position], int(replies[2 * position + 1] or 0)
+        blob, generation = replies[position], int(replies[len(cells) + position] or 0)
         generations.append(generation)
         if blob is not None:
             roster = Roster.from_bytes(blob, generation=generation, width=width)
