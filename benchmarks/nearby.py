@@ -67,7 +67,7 @@ HOME_SCATTER_KM = 0.3
 TARGET_P95_MS = 50.0
 WITH_FRIENDS_SHARE = 0.2
 WARMUP_PER_WORKER = 40
-#: Requests whose round trips (SQL statements, Redis commands) are counted after the load.
+#: Requests whose round trips (SQL statements, Redis commands and pipelines) are counted after the load.
 ROUND_TRIP_REQUESTS = 50
 #: The paced phases: each client waits this long between requests. 1 s is one person refreshing every
 #: second (twice what the per-person rate limit of 30/min allows); the shorter ones find where the
@@ -241,8 +241,8 @@ def child_stats() -> None:
     """What the run left in the database (exposures), then the round trips one request makes: ROUND_TRIP_
     REQUESTS people who have not asked yet (so, like the load, a cold seed summary and a first exposure)
     each ask once through Django's whole stack in this process, counting the SQL statements sent through
-    Django's connection and the commands sent to Redis (each a round trip; a script's own commands run
-    inside Redis). Unlike latency, these counts do not depend on what else the machine is doing."""
+    Django's connection and the round trips to Redis (a command, or a pipeline of them; a script's own
+    commands run inside Redis). Unlike latency, these counts do not depend on what else the machine does."""
     import django
 
     django.setup()
@@ -267,7 +267,15 @@ def child_stats() -> None:
         sent["redis"] += 1
         return execute(self, *args, **options)
 
+    pipeline_execute = redis.client.Pipeline.execute
+
+    def counted_pipeline(self, *args, **options):
+        # A pipeline queues its commands (Pipeline overrides execute_command) and sends them in one go.
+        sent["redis"] += bool(self.command_stack)
+        return pipeline_execute(self, *args, **options)
+
     redis.Redis.execute_command = counted  # this measuring process only
+    redis.client.Pipeline.execute = counted_pipeline
     client, statements = Client(), 0
     for key in keys:
         with CaptureQueriesContext(connection) as queries:
@@ -657,7 +665,7 @@ def main() -> None:
         "benchmark database, Redis, and this process's clients):\n\n" + cpu_table
     )
     round_trips = (
-        f"{stats['sql_per_request']:.1f} SQL statements, {stats['redis_per_request']:.1f} Redis commands"
+        f"{stats['sql_per_request']:.1f} SQL statements, {stats['redis_per_request']:.1f} Redis round trips"
     )
     sys.stdout.write(f"{table}\nround trips per nearby request: {round_trips}\n")
     errors = [error for report in reports.values() for error in report["errors"]]
@@ -681,9 +689,10 @@ def main() -> None:
             f"- load: {options.clients} concurrent clients; every request a different person (a cold seed "
             "summary and a first experiment exposure each time), default radius 5 km, 20 results, "
             f"{WITH_FRIENDS_SHARE:.0%} with friends as seeds; after a warm-up of {WARMUP_PER_WORKER} "
-            "requests per worker. Closed loop: each client sends its next request as soon as the last one "
-            "answers (saturation: the latency is the queue). Paced: each client waits the think time "
-            "between requests. Reference: the same closed loop on "
+            "requests per worker. The cells' rosters (matching/nearby/rosters.py) start empty and fill as "
+            "people ask, so the first phase starts cold. Closed loop: each client sends its next request "
+            "as soon as the last one answers (saturation: the latency is the queue). Paced: each client "
+            "waits the think time between requests. Reference: the same closed loop on "
             f"`{REFERENCE_PATH}` (token lookup, one profile read, a serializer), the floor of the stack on "
             "this machine\n"
             f"- answers: {first['mean_results']:.1f} results on average, {first['ralm_share']:.0%} of them "
