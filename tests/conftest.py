@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.clients import api_client_for
 from tests.factories import MarketerFactory, OrganiserFactory, UserFactory
 
 
@@ -28,16 +29,12 @@ def marketer(db):
 
 @pytest.fixture
 def person_client(person) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(person)
-    return client
+    return api_client_for(person)
 
 
 @pytest.fixture
 def organiser_client(organiser) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(organiser)
-    return client
+    return api_client_for(organiser)
 
 
 @pytest.fixture(autouse=True)

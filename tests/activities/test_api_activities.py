@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from activities import services
 from activities.models import Activity, Participation
 from config.api import ApplicationError
+from tests.clients import api_client_for
 from tests.factories import (
     NYC,
     ActivityFactory,
@@ -30,12 +31,6 @@ LIST = "/api/activities/"
 
 def detail(activity) -> str:
     return f"/api/activities/{activity.pk}/"
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _create_body(**overrides) -> dict:
@@ -219,7 +214,7 @@ def test_a_place_without_coordinates_lends_its_own(organiser_client):
 def test_only_organisers_may_create(request, client_fixture):
     client = request.getfixturevalue(client_fixture)
     if not isinstance(client, APIClient):
-        client = _client(client)
+        client = api_client_for(client)
     response = client.post(LIST, _create_body(), format="json")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"

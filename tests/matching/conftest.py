@@ -17,3 +17,12 @@ def model_dir(settings, tmp_path):
     serving.loaded_models_clear()
     yield settings.VICINO_MODEL_DIR
     serving.loaded_models_clear()
+
+
+@pytest.fixture
+def nearby_models(model_dir):
+    """model_dir, and nearby's per-process cache of registry rows emptied (model ids restart per test)."""
+    from matching.nearby import selectors
+
+    selectors._model_rows.clear()
+    return model_dir

@@ -47,3 +47,9 @@ def forget_rosters_around(position: tuple[float, float], *, radius_km: float) ->
     services do on commit, for people placed straight in the database (person_at)."""
     ring = privacy.cells_within(privacy.snap_cell_at(*position), radius_km)
     rosters.cell_rosters_forget(cells=ring.cells(0, len(ring)))
+
+
+def result_ids(response) -> list[int]:
+    """The ids a 200 nearby answer lists, in order."""
+    assert response.status_code == 200, response.json()
+    return [row["id"] for row in response.json()["results"]]

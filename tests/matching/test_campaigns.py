@@ -27,6 +27,7 @@ from matching.campaigns import tasks as campaign_tasks
 from matching.campaigns.models import Campaign, CampaignChunk, CampaignExport, CampaignMember
 from matching.index import candidate_scores, lookalike_probabilities
 from tests.celery_worker import worker_process
+from tests.clients import api_client_for
 from tests.factories import NYC, LocationFactory, MarketerFactory, OrganiserFactory, UserFactory
 from tests.matching.lookalike_people import active_ralm, feature_rows, features_store, model_dir_setup
 from users import geo
@@ -49,12 +50,6 @@ def worker_queue():
     celery_app.conf.task_default_queue = queue
     yield queue
     celery_app.conf.task_default_queue = default
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _city() -> dict:
@@ -140,7 +135,7 @@ def _expected_audience(campaign: Campaign, eligible: list[int]) -> list[tuple[in
 def test_a_campaign_builds_on_a_real_worker_and_resumes_after_a_failure(monkeypatch, worker_queue):
     city = _city()
     marketer = MarketerFactory()
-    client = _client(marketer)
+    client = api_client_for(marketer)
     monkeypatch.setenv("VICINO_CAMPAIGN_CHUNK_SIZE", "7")  # several chunks for the worker's pool
 
     created = client.post(LIST, _definition(), format="json")
@@ -206,7 +201,7 @@ def test_a_worker_killed_mid_build_loses_and_duplicates_nobody(monkeypatch, work
     city = _city()
     active_ralm()
     marketer = MarketerFactory()
-    client = _client(marketer)
+    client = api_client_for(marketer)
     monkeypatch.setenv("VICINO_CAMPAIGN_CHUNK_SIZE", "6")
     monkeypatch.setenv("VICINO_CAMPAIGN_STALL_SECONDS", "0")
     interrupted_id = client.post(LIST, _definition(), format="json").json()["id"]
@@ -287,7 +282,7 @@ def test_a_region_and_a_top_percentage_choose_among_the_people_inside_it():
         region={"latitude": NYC[0], "longitude": NYC[1], "radius_km": 5},
         size={"kind": "top_percent", "value": 25},
     )
-    campaign_id = _client(marketer).post(LIST, body, format="json").json()["id"]
+    campaign_id = api_client_for(marketer).post(LIST, body, format="json").json()["id"]
 
     campaign = services.campaign_build_execute(campaign_id=campaign_id)
 
@@ -303,7 +298,7 @@ def test_seeds_can_be_kept_in_the_audience():
     city = _city()
     active_ralm()
     campaign_id = (
-        _client(MarketerFactory())
+        api_client_for(MarketerFactory())
         .post(LIST, _definition(exclude_seeds=False, size={"kind": "top_n", "value": 5}), format="json")
         .json()["id"]
     )
@@ -317,7 +312,7 @@ def test_seeds_can_be_kept_in_the_audience():
 def test_an_uploaded_list_of_seeds_with_per_row_errors_is_refused_whole():
     city = _city()
     active_ralm()
-    client = _client(MarketerFactory())
+    client = api_client_for(MarketerFactory())
     campaign_id = client.post(LIST, _definition(seed={"kind": "upload"}), format="json").json()["id"]
     url = f"{LIST}{campaign_id}/seeds/"
 
@@ -375,7 +370,7 @@ def test_an_uploaded_list_of_seeds_with_per_row_errors_is_refused_whole():
     ],
 )
 def test_bad_definitions_are_400_naming_the_field(overrides, field):
-    response = _client(MarketerFactory()).post(LIST, _definition(**overrides), format="json")
+    response = api_client_for(MarketerFactory()).post(LIST, _definition(**overrides), format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"], response.json()
     assert not Campaign.objects.exists()
@@ -387,11 +382,11 @@ def test_campaigns_are_for_marketers_and_private_to_their_owner():
         owner=MarketerFactory(), name="mine", seed_kind="tag", seed_tag="vip", size_kind="top_n", size_value=5
     )
     for outsider in (UserFactory(), OrganiserFactory()):
-        client = _client(outsider)
+        client = api_client_for(outsider)
         assert client.get(LIST).status_code == 403
         assert client.post(LIST, _definition(), format="json").status_code == 403
         assert client.get(f"{LIST}{campaign.pk}/export/?identifier=user_id").status_code == 403
-    other = _client(MarketerFactory())
+    other = api_client_for(MarketerFactory())
     assert other.get(LIST).json()["count"] == 0
     for method, suffix in (
         ("get", ""),
@@ -408,7 +403,7 @@ def test_the_lists_cost_the_same_queries_whatever_their_length(django_assert_num
     _city()
     active_ralm()
     marketer = MarketerFactory()
-    client = _client(marketer)
+    client = api_client_for(marketer)
     campaign_id = client.post(LIST, _definition(), format="json").json()["id"]
     services.campaign_build_execute(campaign_id=campaign_id)
     with django_assert_num_queries(2):  # the page count and the page
@@ -437,7 +432,7 @@ def test_the_export_streams_ids_or_hashed_emails_and_is_audited():
     _city()
     active_ralm()
     marketer = MarketerFactory()
-    client = _client(marketer)
+    client = api_client_for(marketer)
     campaign_id = client.post(LIST, _definition(), format="json").json()["id"]
     assert client.get(f"{LIST}{campaign_id}/export/?identifier=user_id").status_code == 409  # not built
     services.campaign_build_execute(campaign_id=campaign_id)
@@ -482,7 +477,7 @@ def test_an_export_cut_short_is_on_record_without_a_row_count():
     _city()
     active_ralm()
     marketer = MarketerFactory()
-    campaign_id = _client(marketer).post(LIST, _definition(), format="json").json()["id"]
+    campaign_id = api_client_for(marketer).post(LIST, _definition(), format="json").json()["id"]
     services.campaign_build_execute(campaign_id=campaign_id)
     export, lines = services.campaign_export_start(
         campaign_id=campaign_id, user=marketer, identifier="user_id"

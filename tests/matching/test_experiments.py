@@ -11,7 +11,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_redis import get_redis_connection
-from rest_framework.test import APIClient
 from scipy import stats as scipy_stats
 
 from activities.models import Invitation
@@ -21,6 +20,7 @@ from matching.experiments.models import Experiment, ExperimentExposure, Experime
 from matching.experiments.selectors import experiment_results
 from matching.experiments.stats import VariantCounts, experiment_analyse, srm_check, wilson_interval
 from tests.celery_worker import running_worker
+from tests.clients import api_client_for
 from tests.factories import ActivityFactory, MarketerFactory, UserFactory
 from tests.matching.nearby_builders import NYC, offset, person_at
 from users.models import InteractionEvent
@@ -32,12 +32,6 @@ VARIANTS = [
     {"key": "closer", "weight": 30, "config": {"w_d": 0.8, "w_s": 0.2}},
     {"key": "alike", "weight": 20, "config": {"w_d": 0.3, "w_s": 0.7, "radius_km": 8}},
 ]
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _experiment(
@@ -247,7 +241,7 @@ BAD_EXPERIMENTS = [
 @pytest.mark.parametrize(("change", "field"), BAD_EXPERIMENTS, ids=[f for _c, f in BAD_EXPERIMENTS])
 def test_bad_experiments_are_400_naming_the_field(change, field):
     payload = {"key": "ok", "surface": "nearby", "variants": VARIANTS, **change}
-    response = _client(MarketerFactory()).post(URL, payload, format="json")
+    response = api_client_for(MarketerFactory()).post(URL, payload, format="json")
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"], response.json()
     assert not Experiment.objects.exists()
@@ -255,7 +249,7 @@ def test_bad_experiments_are_400_naming_the_field(change, field):
 
 @pytest.mark.django_db
 def test_lifecycle_create_start_stop_with_one_running_per_surface():
-    client = _client(MarketerFactory())
+    client = api_client_for(MarketerFactory())
     created = client.post(URL, {"key": "first", "surface": "nearby", "variants": VARIANTS}, format="json")
     assert created.status_code == 201, created.json()
     body = created.json()
@@ -302,12 +296,12 @@ def test_results_count_exposed_people_who_waved_after_exposure_through_the_api()
         kind="wave", actor=waved_before, target=target, occurred_at=timezone.now() - timedelta(hours=1)
     )
     for viewer in viewers:
-        assert _client(viewer).get("/api/nearby/").status_code == 200
+        assert api_client_for(viewer).get("/api/nearby/").status_code == 200
     wavers = viewers[1:5]
     for viewer in wavers:
-        assert _client(viewer).post(f"/api/people/{target.pk}/wave/").status_code == 201
+        assert api_client_for(viewer).post(f"/api/people/{target.pk}/wave/").status_code == 201
 
-    body = _client(MarketerFactory()).get(f"{URL}{experiment.pk}/results/").json()
+    body = api_client_for(MarketerFactory()).get(f"{URL}{experiment.pk}/results/").json()
 
     by_variant = {row["key"]: row for row in body["variants"]}
     assigned = {

@@ -10,7 +10,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from activities import tasks as activity_tasks
 from activities.models import Invitation, Participation
@@ -19,6 +18,7 @@ from matching.invitations import ranking
 from matching.models import ModelVersion
 from matching.nearby import privacy
 from tests.celery_worker import running_worker
+from tests.clients import api_client_for
 from tests.factories import (
     NYC,
     ActivityFactory,
@@ -40,12 +40,6 @@ KM_NORTH = 1 / geo.KM_PER_DEGREE_LAT  # degrees of latitude in one km
 def model_dir(settings, tmp_path, monkeypatch):
     yield model_dir_setup(settings, tmp_path, monkeypatch)
     ranking.acceptance_scorers_clear()
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _next_saturday_afternoon() -> datetime:
@@ -131,7 +125,7 @@ def test_suggestions_leave_out_everyone_who_should_not_be_invited():
     )
     User.objects.filter(pk=left_out["inactive"]).update(is_active=False)
 
-    response = _client(activity.organiser).get(suggestions_url(activity))
+    response = api_client_for(activity.organiser).get(suggestions_url(activity))
 
     assert response.status_code == 200, response.json()
     assert set(_ids(response.json())) == eligible
@@ -143,7 +137,7 @@ def test_suggestions_never_carry_a_coordinate_geohash_or_continuous_distance():
     activity = _activity()
     victim = UserFactory()
     LocationFactory(user=victim, latitude=40.7512345, longitude=-73.9812345)
-    response = _client(activity.organiser).get(suggestions_url(activity))
+    response = api_client_for(activity.organiser).get(suggestions_url(activity))
     raw = response.content.decode()
 
     assert _ids(response.json()) == [victim.pk]
@@ -160,7 +154,7 @@ def test_without_a_model_distance_alone_ranks_by_bucket_and_says_so():
     activity = _activity()
     far, near, middle = _person(km_north=7.0), _person(km_north=0.2), _person(km_north=3.0)
 
-    body = _client(activity.organiser).get(suggestions_url(activity)).json()
+    body = api_client_for(activity.organiser).get(suggestions_url(activity)).json()
 
     assert _ids(body) == [near, middle, far]
     assert body["weights"] == {"distance": 1.0}
@@ -187,7 +181,7 @@ def test_ralm_ranks_people_like_the_participants_first_and_explains_why(settings
     features_store(user_ids=[unlike], rows=1.0 - profile[None, :])
     model_version = active_ralm()
 
-    body = _client(activity.organiser).get(suggestions_url(activity)).json()
+    body = api_client_for(activity.organiser).get(suggestions_url(activity)).json()
 
     assert _ids(body) == [alike, unlike]
     assert body["model_versions"] == {"ralm": model_version.version, "acceptance": None}
@@ -210,7 +204,7 @@ def test_an_active_acceptance_model_is_blended_in_through_the_hook(settings):
     keen = _person(km_north=3.0, activity_preferences={"badminton": 0.9})
     lukewarm = _person(km_north=0.2, activity_preferences={"badminton": 0.1})
 
-    without = _client(activity.organiser).get(suggestions_url(activity)).json()
+    without = api_client_for(activity.organiser).get(suggestions_url(activity)).json()
     assert without["model_versions"]["acceptance"] is None  # configured, but no acceptance model is active
     assert _ids(without) == [lukewarm, keen]
 
@@ -219,7 +213,7 @@ def test_an_active_acceptance_model_is_blended_in_through_the_hook(settings):
         status=ModelVersion.Status.ACTIVE,
     )  # fmt: skip
     serving.active_version_publish(model_version=active)  # what activation does on commit
-    body = _client(activity.organiser).get(suggestions_url(activity)).json()
+    body = api_client_for(activity.organiser).get(suggestions_url(activity)).json()
 
     assert body["model_versions"]["acceptance"] == "din-eta-7"
     assert body["weights"] == pytest.approx({"acceptance": 0.5, "distance": 0.5})
@@ -237,7 +231,7 @@ def test_suggestions_cost_the_same_queries_whatever_the_number_of_candidates(dja
     people = [_person(km_north=0.1 * n) for n in range(12)]
     features_store(user_ids=[participant.pk, *people[:6]], rows=feature_rows(count=7, seed=4))
     active_ralm()
-    client = _client(activity.organiser)
+    client = api_client_for(activity.organiser)
     warm = client.get(suggestions_url(activity)).json()  # loads the model, caches the seed summary
     assert warm["model_versions"]["ralm"] == "v1"
 
@@ -257,7 +251,7 @@ def test_only_the_activitys_organiser_gets_suggestions_or_sends(who):
     caller = OrganiserFactory() if who == "another organiser" else UserFactory()
     if who == "a participant":
         ParticipationFactory(activity=activity, user=caller)
-    client = _client(caller)
+    client = api_client_for(caller)
 
     assert client.get(suggestions_url(activity)).status_code == 403
     response = client.post(invitations_url(activity), {"user_ids": [target]}, format="json")
@@ -269,7 +263,7 @@ def test_only_the_activitys_organiser_gets_suggestions_or_sends(who):
 @pytest.mark.django_db
 def test_suggestions_for_a_missing_started_or_cancelled_activity():
     organiser = OrganiserFactory()
-    client = _client(organiser)
+    client = api_client_for(organiser)
     assert client.get("/api/activities/999999/suggestions/").status_code == 404
     started = _activity(organiser=organiser)
     started.starts_at = timezone.now() - timedelta(minutes=1)
@@ -292,7 +286,7 @@ def test_sending_is_idempotent_and_records_the_suggestions_score_and_model():
     people = [_person(km_north=0.5 + n) for n in range(3)]
     features_store(user_ids=[participant.pk, *people], rows=feature_rows(count=4, seed=5))
     model_version = active_ralm()
-    client = _client(activity.organiser)
+    client = api_client_for(activity.organiser)
     suggested = {
         item["user_id"]: item["scores"] for item in client.get(suggestions_url(activity)).json()["results"]
     }
@@ -326,7 +320,7 @@ def test_someone_taking_part_is_reported_not_invited():
     activity = _activity()
     participant = UserFactory()
     ParticipationFactory(activity=activity, user=participant)
-    response = _client(activity.organiser).post(
+    response = api_client_for(activity.organiser).post(
         invitations_url(activity), {"user_ids": [participant.pk]}, format="json"
     )
     assert response.status_code == 200
@@ -357,7 +351,7 @@ def test_someone_taking_part_is_reported_not_invited():
 )
 def test_badly_shaped_ids_are_400_naming_the_field(body, field):
     activity = _activity()
-    response = _client(activity.organiser).post(invitations_url(activity), body, format="json")
+    response = api_client_for(activity.organiser).post(invitations_url(activity), body, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
     assert response.json()["error"]["message"].startswith(field)
@@ -370,7 +364,9 @@ def test_ids_of_nobody_or_of_people_who_cannot_be_invited_are_named_by_position_
     BlockFactory(blocker_id=blocked_us, blocked=activity.organiser)
     ids = [fine, 987654321, activity.organiser_id, blocked_us, no_invites]
 
-    response = _client(activity.organiser).post(invitations_url(activity), {"user_ids": ids}, format="json")
+    response = api_client_for(activity.organiser).post(
+        invitations_url(activity), {"user_ids": ids}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {
@@ -391,7 +387,7 @@ def test_the_daily_limit_counts_the_last_24_hours_and_refuses_the_whole_request(
     Invitation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
     InvitationFactory(activity=yesterday, invitee_id=_person())  # sent an hour ago: counts
     people = [_person() for _ in range(3)]
-    client = _client(organiser)
+    client = api_client_for(organiser)
 
     refused = client.post(invitations_url(today), {"user_ids": people}, format="json")
     assert refused.status_code == 429
@@ -420,10 +416,10 @@ def decline_url(invitation_id: int) -> str:
 def test_the_invitee_sees_their_invitations_and_accepting_creates_the_participation():
     activity = _activity(capacity=3)
     invitee = UserFactory()
-    organiser_client = _client(activity.organiser)
+    organiser_client = api_client_for(activity.organiser)
     sent = organiser_client.post(invitations_url(activity), {"user_ids": [invitee.pk]}, format="json").json()
     invitation_id = sent[0]["invitation_id"]
-    client = _client(invitee)
+    client = api_client_for(invitee)
 
     inbox = client.get("/api/invitations/?status=sent").json()
     assert [item["id"] for item in inbox["results"]] == [invitation_id]
@@ -458,7 +454,7 @@ def test_the_invitee_sees_their_invitations_and_accepting_creates_the_participat
 @pytest.mark.django_db
 def test_declining_is_final_and_idempotent():
     invitation = InvitationFactory(activity=_activity())
-    client = _client(invitation.invitee)
+    client = api_client_for(invitation.invitee)
     assert client.post(decline_url(invitation.pk)).json()["status"] == "declined"
     assert client.post(decline_url(invitation.pk)).status_code == 200
     refused = client.post(accept_url(invitation.pk))
@@ -470,17 +466,17 @@ def test_declining_is_final_and_idempotent():
 @pytest.mark.django_db
 def test_nobody_answers_someone_elses_invitation():
     invitation = InvitationFactory(activity=_activity())
-    stranger = _client(UserFactory())
+    stranger = api_client_for(UserFactory())
     assert stranger.post(accept_url(invitation.pk)).status_code == 404
     assert stranger.post(decline_url(invitation.pk)).status_code == 404
-    assert _client(invitation.activity.organiser).post(accept_url(invitation.pk)).status_code == 404
+    assert api_client_for(invitation.activity.organiser).post(accept_url(invitation.pk)).status_code == 404
     assert Invitation.objects.get(pk=invitation.pk).status == "sent"
 
 
 @pytest.mark.django_db
 def test_joining_while_invited_accepts_the_invitation():
     invitation = InvitationFactory(activity=_activity())
-    response = _client(invitation.invitee).post(f"/api/activities/{invitation.activity_id}/join/")
+    response = api_client_for(invitation.invitee).post(f"/api/activities/{invitation.activity_id}/join/")
     assert response.status_code == 201
     invitation.refresh_from_db()
     assert invitation.status == "accepted" and invitation.responded_at is not None
@@ -491,7 +487,7 @@ def test_a_full_activity_refuses_the_accept_and_keeps_the_invitation_open():
     activity = _activity(capacity=2)
     ParticipationFactory(activity=activity, user=UserFactory())
     invitation = InvitationFactory(activity=activity)
-    response = _client(invitation.invitee).post(accept_url(invitation.pk))
+    response = api_client_for(invitation.invitee).post(accept_url(invitation.pk))
     assert response.status_code == 409
     assert response.json()["error"] == {"code": "full", "message": "This activity is full."}
     assert Invitation.objects.get(pk=invitation.pk).status == "sent"
@@ -501,7 +497,7 @@ def test_a_full_activity_refuses_the_accept_and_keeps_the_invitation_open():
 def test_invitations_expire_when_the_activity_starts_on_a_real_worker():
     activity = _activity()
     invitation = InvitationFactory(activity=activity)
-    client = _client(invitation.invitee)
+    client = api_client_for(invitation.invitee)
     activity.starts_at = timezone.now() - timedelta(minutes=1)
     activity.save(update_fields=["starts_at"])
 
@@ -531,7 +527,7 @@ def test_twenty_simultaneous_accepts_of_the_last_place_give_exactly_one_particip
     lock = threading.Lock()
 
     def accept(invitation) -> None:
-        client = _client(invitation.invitee)
+        client = api_client_for(invitation.invitee)
         try:
             barrier.wait(timeout=30)
             response = client.post(accept_url(invitation.pk))
@@ -565,7 +561,7 @@ def test_the_hook_weights_refuse_nonsense():
 @pytest.mark.django_db
 def test_the_inbox_costs_the_same_queries_whatever_its_length(django_assert_num_queries):
     invitee = UserFactory()
-    client = _client(invitee)
+    client = api_client_for(invitee)
     InvitationFactory(activity=_activity(), invitee=invitee)
     with django_assert_num_queries(2):  # the page count and the page itself
         assert client.get("/api/invitations/").json()["count"] == 1

@@ -11,7 +11,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_redis import get_redis_connection
-from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from matching import services, serving
@@ -20,9 +19,10 @@ from matching.index import candidate_scores
 from matching.models import ModelVersion
 from matching.nearby import privacy, selectors
 from matching.seed_cache import seed_summary_key
+from tests.clients import api_client_for
 from tests.factories import BlockFactory, FollowFactory, MarketerFactory, UserFactory
 from tests.matching.feature_store_people import random_batch
-from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at
+from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at, result_ids
 from tests.matching.ralm_builders import tiny_ralm_register
 from users.models import InteractionEvent, Profile, User
 from users.services import profile_update
@@ -34,20 +34,7 @@ RESULT_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _models(model_dir):
-    selectors._model_rows.clear()  # nearby's per-process cache of registry rows
-
-
-def _client(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def _ids(response) -> list[int]:
-    assert response.status_code == 200, response.json()
-    return [row["id"] for row in response.json()["results"]]
+pytestmark = pytest.mark.usefixtures("nearby_models")  # tests/matching/conftest.py
 
 
 # Who may ask, and what they may ask -----------------------------------------------------------------
@@ -56,8 +43,8 @@ def _ids(response) -> list[int]:
 @pytest.mark.django_db
 def test_anonymous_is_401_marketers_403_and_no_location_409(api_client):
     assert api_client.get(URL).status_code == 401
-    assert _client(MarketerFactory()).get(URL).status_code == 403
-    response = _client(UserFactory()).get(URL)
+    assert api_client_for(MarketerFactory()).get(URL).status_code == 403
+    response = api_client_for(UserFactory()).get(URL)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "location_required"
     assert response.json()["error"]["message"].startswith("location:")
@@ -82,7 +69,7 @@ BAD_QUERIES = [
 @pytest.mark.parametrize(("query", "field"), BAD_QUERIES, ids=[q for q, _f in BAD_QUERIES])
 def test_bad_parameters_are_400_naming_the_field(query, field):
     me = person_at(NYC)
-    response = _client(me).get(f"{URL}?{query}")
+    response = api_client_for(me).get(f"{URL}?{query}")
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"]
     assert response.json()["error"]["message"].startswith(f"{field}:")
@@ -106,12 +93,12 @@ def test_self_blocked_hidden_stale_inactive_marketers_and_far_people_are_left_ou
     BlockFactory(blocker=me, blocked=blocked_by_me)
     BlockFactory(blocker=blocking_me, blocked=me)
 
-    assert _ids(_client(me).get(f"{URL}?radius_km=5")) == [shown.pk]
-    assert sorted(_ids(_client(me).get(f"{URL}?radius_km=20"))) == sorted([shown.pk, far.pk])
+    assert result_ids(api_client_for(me).get(f"{URL}?radius_km=5")) == [shown.pk]
+    assert sorted(result_ids(api_client_for(me).get(f"{URL}?radius_km=20"))) == sorted([shown.pk, far.pk])
     # The blocker does not see the one they blocked either: a block hides both ways.
-    assert me.pk not in _ids(_client(blocking_me).get(URL))
+    assert me.pk not in result_ids(api_client_for(blocking_me).get(URL))
     assert {stale.pk, inactive.pk, marketer.pk, hidden.pk}.isdisjoint(
-        _ids(_client(me).get(f"{URL}?radius_km=50"))
+        result_ids(api_client_for(me).get(f"{URL}?radius_km=50"))
     )
 
 
@@ -128,7 +115,7 @@ def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_noth
     )
     Profile.objects.filter(user=other).update(birth_year=timezone.now().year - 30)
 
-    body = _client(me).get(URL).json()
+    body = api_client_for(me).get(URL).json()
 
     assert body["radius_km"] == 5.0 and body["count"] == 1
     (row,) = body["results"]
@@ -148,7 +135,7 @@ def test_each_result_carries_name_age_group_reasons_scores_and_a_bucket_and_noth
     # Through the profile service: the change applies at once, though their cell's roster is cached.
     with django_capture_on_commit_callbacks(execute=True):
         profile_update(user=other, data={"show_age_group": False})
-    assert _client(me).get(URL).json()["results"][0]["age_group"] is None
+    assert api_client_for(me).get(URL).json()["results"][0]["age_group"] is None
 
 
 @pytest.mark.django_db
@@ -217,7 +204,7 @@ def test_order_is_the_blend_of_the_bucket_and_similarity_and_repeats_exactly():
     me = person_at(NYC, interests={"music": 1.0})
     near_unlike = person_at(offset(NYC, east_km=0.2), interests={"pets": 1.0})
     far_alike = person_at(offset(NYC, north_km=3.0), interests={"music": 1.0})
-    client = _client(me)
+    client = api_client_for(me)
 
     first = client.get(URL).json()
     # near_unlike: 0.6·1 + 0.4·0 = 0.6; far_alike (2–5 km): 0.6·0.6 + 0.4·1 = 0.76.
@@ -233,7 +220,7 @@ def test_the_diversity_pass_keeps_one_taste_from_filling_the_top():
     musicians = [person_at(offset(NYC, east_km=0.05 * i), interests={"music": 1.0}) for i in range(8)]
     hiker = person_at(offset(NYC, north_km=0.1), interests={"outdoors": 1.0})
 
-    ids = _ids(_client(me).get(f"{URL}?limit=4"))
+    ids = result_ids(api_client_for(me).get(f"{URL}?limit=4"))
 
     # By score alone the four musicians come first (cosine 0.74 > 0.67): the pass lets the hiker in.
     assert hiker.pk in ids and len(set(ids) & {m.pk for m in musicians}) == 3
@@ -273,25 +260,25 @@ def test_the_diversity_pass_is_the_greedy_pass_its_doc_defines():
 @pytest.mark.django_db
 def test_the_list_costs_the_same_queries_whatever_the_number_of_results(django_assert_num_queries):
     me = person_at(NYC)
-    client = _client(me)
+    client = api_client_for(me)
     for i in range(3):
         person_at(offset(NYC, east_km=0.1 * i))
     client.get(URL)  # the first request also caches what later ones find in Redis (running experiments)
     with CaptureQueriesContext(connection) as few:
-        assert len(_ids(client.get(URL))) == 3
+        assert len(result_ids(client.get(URL))) == 3
     for i in range(30):
         person_at(offset(NYC, north_km=0.02 * i))
     forget_rosters_around(NYC, radius_km=5)
     # Cold rosters: the same queries, plus at most one build per round of cells, whatever they hold.
     with CaptureQueriesContext(connection) as cold:
-        assert len(_ids(client.get(f"{URL}?limit=40"))) == 33
+        assert len(result_ids(client.get(f"{URL}?limit=40"))) == 33
     builds = [q for q in cold.captured_queries if "vicino_nearby_rosters" in q["sql"]]
     rounds = len(list(selectors._chunks(len(privacy.cells_within(privacy.snap_cell_at(*NYC), 5.0)))))
     assert 1 <= len(builds) <= rounds
     assert len(cold.captured_queries) - len(builds) == len(few.captured_queries)
     # Cached rosters: not one query for the candidates.
     with django_assert_num_queries(len(few.captured_queries)):
-        assert len(_ids(client.get(f"{URL}?limit=40"))) == 33
+        assert len(result_ids(client.get(f"{URL}?limit=40"))) == 33
     assert not any("vicino_nearby_rosters" in q["sql"] for q in few.captured_queries)
 
 
@@ -314,7 +301,7 @@ def test_ralm_scores_people_with_embeddings_and_the_profile_cosine_the_rest():
     _encode([me, *encoded])
     services.model_version_activate(name="ralm", version="v1")
 
-    rows = {row["id"]: row for row in _client(me).get(URL).json()["results"]}
+    rows = {row["id"]: row for row in api_client_for(me).get(URL).json()["results"]}
 
     model = serving.ralm_active()
     summary = services.seed_summary_get(
@@ -348,9 +335,9 @@ def test_with_friends_adds_mutual_follows_to_the_ralm_seeds():
             )
         )
 
-    alone = _client(me).get(URL).json()["results"]
+    alone = api_client_for(me).get(URL).json()["results"]
     assert summary_cached([me.pk]) and not summary_cached([me.pk, friend.pk])
-    together = _client(me).get(f"{URL}?with_friends=true").json()["results"]
+    together = api_client_for(me).get(f"{URL}?with_friends=true").json()["results"]
     assert summary_cached([me.pk, friend.pk])  # mutual follows only: not follower_only
     assert {row["id"] for row in alone} == {row["id"] for row in together} == {u.pk for u in others}
     assert {row["similarity_source"] for row in together} == {"ralm"}
@@ -363,7 +350,7 @@ def test_with_friends_blends_the_friends_tastes_into_the_profile_similarity():
     FollowFactory(follower=me, followee=friend)
     FollowFactory(follower=friend, followee=me)
     dog_walker = person_at(offset(NYC, east_km=0.2), interests={"pets": 1.0})
-    client = _client(me)
+    client = api_client_for(me)
 
     alone = client.get(URL).json()["results"][0]
     together = client.get(f"{URL}?with_friends=true").json()["results"][0]
@@ -382,7 +369,7 @@ def test_a_model_that_cannot_be_loaded_falls_back_to_the_profile_never_a_500(set
     serving.loaded_models_clear()
     settings.VICINO_MODEL_DIR = tmp_path / "elsewhere"  # the artefact is gone
 
-    response = _client(me).get(URL)
+    response = api_client_for(me).get(URL)
 
     assert response.status_code == 200
     assert response.json()["results"][0]["similarity_source"] == "profile"
@@ -416,15 +403,15 @@ def test_the_variant_config_sets_the_blend_and_the_exposure_is_written_once(djan
     near_unlike = person_at(near_unlike_position, interests={"pets": 1.0})
     far_alike = person_at(far_alike_position, interests={"music": 1.0})
 
-    by_distance = _client(viewers["distance"]).get(f"{URL}?radius_km=10")
-    by_taste = _client(viewers["taste"]).get(f"{URL}?radius_km=10")
+    by_distance = api_client_for(viewers["distance"]).get(f"{URL}?radius_km=10")
+    by_taste = api_client_for(viewers["taste"]).get(f"{URL}?radius_km=10")
 
-    assert _ids(by_distance)[:2] == [near_unlike.pk, far_alike.pk]
-    assert _ids(by_taste)[:2] == [far_alike.pk, near_unlike.pk]
+    assert result_ids(by_distance)[:2] == [near_unlike.pk, far_alike.pk]
+    assert result_ids(by_taste)[:2] == [far_alike.pk, near_unlike.pk]
     exposures = dict(experiment.exposures.values_list("user_id", "variant"))
     assert exposures == {viewers["distance"].pk: "distance", viewers["taste"].pk: "taste"}
     # Already exposed: serving again writes nothing (a cache ADD says so) and reads as before.
-    client = _client(viewers["taste"])
+    client = api_client_for(viewers["taste"])
     with CaptureQueriesContext(connection) as again:
         client.get(f"{URL}?radius_km=10")
     assert not [
@@ -442,10 +429,10 @@ def test_nearby_is_rate_limited_per_person(monkeypatch):
         ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "nearby": "3/min"}
     )
     me, other = person_at(NYC), person_at(offset(NYC, east_km=1))
-    statuses = [_client(me).get(URL).status_code for _ in range(4)]
+    statuses = [api_client_for(me).get(URL).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    assert _client(me).get(URL).json()["error"]["code"] == "throttled"
-    assert _client(other).get(URL).status_code == 200  # per person, not global
+    assert api_client_for(me).get(URL).json()["error"]["code"] == "throttled"
+    assert api_client_for(other).get(URL).status_code == 200  # per person, not global
 
 
 # Waves -----------------------------------------------------------------------------------------------------
@@ -454,7 +441,7 @@ def test_nearby_is_rate_limited_per_person(monkeypatch):
 @pytest.mark.django_db
 def test_a_wave_records_one_event_and_reveals_no_position():
     me, other = person_at(NYC), person_at(offset(NYC, east_km=1))
-    response = _client(me).post(f"/api/people/{other.pk}/wave/")
+    response = api_client_for(me).post(f"/api/people/{other.pk}/wave/")
     assert response.status_code == 201, response.json()
     assert set(response.json()) == {"id", "kind", "at"} and response.json()["id"] == other.pk
     event = InteractionEvent.objects.get()
@@ -466,12 +453,12 @@ def test_waving_at_yourself_is_400_and_at_the_blocked_missing_or_absurd_404(api_
     me, blocker, blocked = person_at(NYC), UserFactory(), UserFactory()
     BlockFactory(blocker=blocker, blocked=me)
     BlockFactory(blocker=me, blocked=blocked)
-    client = _client(me)
+    client = api_client_for(me)
     assert client.post(f"/api/people/{me.pk}/wave/").status_code == 400
     for target in (blocker.pk, blocked.pk, 10**9, 10**30):
         response = client.post(f"/api/people/{target}/wave/")
         assert response.status_code == 404, target
         assert response.json()["error"]["fields"] == {"person": ["No such person."]}
     assert api_client.post(f"/api/people/{blocker.pk}/wave/").status_code == 401
-    assert _client(MarketerFactory()).post(f"/api/people/{me.pk}/wave/").status_code == 403
+    assert api_client_for(MarketerFactory()).post(f"/api/people/{me.pk}/wave/").status_code == 403
     assert not InteractionEvent.objects.exists()

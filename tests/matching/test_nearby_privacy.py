@@ -22,28 +22,21 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from matching import services
-from matching.nearby import privacy, selectors
+from matching.nearby import privacy
+from tests.clients import api_client_for
 from tests.factories import BlockFactory, UserFactory
 from tests.matching.feature_store_people import random_batch
 from tests.matching.nearby_builders import NYC, offset, person_at
 from tests.matching.ralm_builders import tiny_ralm_register
 from users import geo
-from users.models import LocationPing, User
+from users.models import LocationPing
 
 NEARBY = "/api/nearby/"
 LOCATION = "/api/me/location/"
 COORDINATE_KEYS = {"latitude", "longitude", "lat", "lon", "lng", "geohash", "location", "position", "cell"}
 
 
-@pytest.fixture(autouse=True)
-def _models(model_dir):
-    selectors._model_rows.clear()  # nearby's per-process cache of registry rows
-
-
-def _client(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+pytestmark = pytest.mark.usefixtures("nearby_models")  # tests/matching/conftest.py
 
 
 def _move(client: APIClient, position: tuple[float, float]) -> None:
@@ -74,7 +67,7 @@ def test_no_answer_holds_a_coordinate_or_a_geohash_of_anyone_else():
         person_at(offset(NYC, north_km=n, east_km=e), interests={"music": 0.5})
         for n, e in ((0.3, 0.1), (1.4, -0.7), (3.3, 2.2), (-4.1, 0.9))
     ]
-    client = _client(me)
+    client = api_client_for(me)
     answers = [
         client.get(NEARBY).json(),
         client.get(f"{NEARBY}?radius_km=50&limit=100&with_friends=true").json(),
@@ -108,7 +101,7 @@ def test_walking_a_kilometre_in_10_m_steps_changes_a_bucket_only_when_the_grid_d
         person_at(offset(start, north_km=n, east_km=e)).pk: offset(start, north_km=n, east_km=e)
         for n, e in ((0.0, 1.0), (0.7, 0.7), (-1.98, 0.3), (2.0, 1.0), (-3.5, -3.5), (0.1, 4.98), (5.5, 7.0))
     }
-    client = _client(walker)
+    client = api_client_for(walker)
     history: list[tuple[str, dict[int, privacy.DistanceBucket]]] = []
     for step in range(101):  # 0 m … 1,000 m east
         here = offset(start, east_km=0.01 * step)
@@ -138,7 +131,7 @@ def test_walking_a_kilometre_in_10_m_steps_changes_a_bucket_only_when_the_grid_d
 def test_an_impossible_speed_is_refused_and_the_list_stays_where_it_was():
     me = person_at(NYC)
     neighbour = person_at(offset(NYC, east_km=0.5))
-    client = _client(me)
+    client = api_client_for(me)
     _move(client, NYC)
     before = client.get(NEARBY).json()
     pings = LocationPing.objects.filter(user=me).count()
@@ -280,7 +273,7 @@ def test_a_trilateration_attacker_learns_no_more_than_the_victims_cell(capsys):
     # The walk: one spoofed position after another, through the API, and everything each answer says.
     walk_xy = _serpentine()
     walk = _latlon(walk_xy, NYC)
-    client = _client(attacker)
+    client = api_client_for(attacker)
     answers: list[
         dict[int, tuple[int, int, float]]
     ] = []  # {victim id: (bucket rank, list position, similarity)}
@@ -380,4 +373,4 @@ def test_the_hypothesis_grid_helpers_agree_with_the_server_rule():
 def test_stale_positions_of_victims_vanish_rather_than_linger():
     me = person_at(NYC)
     victim = person_at(offset(NYC, east_km=0.3), updated_at=timezone.now() - timedelta(hours=73))
-    assert victim.pk not in [row["id"] for row in _client(me).get(NEARBY).json()["results"]]
+    assert victim.pk not in [row["id"] for row in api_client_for(me).get(NEARBY).json()["results"]]

@@ -12,12 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_redis import get_redis_connection
-from rest_framework.test import APIClient
 
 from matching.nearby import privacy, rosters, selectors
 from matching.nearby.tastes import taste_vector
+from tests.clients import api_client_for
 from tests.factories import BlockFactory
-from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at
+from tests.matching.nearby_builders import NYC, forget_rosters_around, offset, person_at, result_ids
 from users import taxonomy
 from users.models import Location, Profile, User
 from users.services import location_update, profile_update
@@ -25,20 +25,7 @@ from users.services import location_update, profile_update
 URL = "/api/nearby/"
 
 
-@pytest.fixture(autouse=True)
-def _models(model_dir):
-    selectors._model_rows.clear()  # nearby's per-process cache of registry rows
-
-
-def _client(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def _ids(response) -> list[int]:
-    assert response.status_code == 200, response.json()
-    return [row["id"] for row in response.json()["results"]]
+pytestmark = pytest.mark.usefixtures("nearby_models")  # tests/matching/conftest.py
 
 
 def _builds(context: CaptureQueriesContext) -> int:
@@ -165,10 +152,10 @@ def test_people_asking_from_the_same_cells_share_the_rosters():
     for i in range(20):
         person_at(offset(NYC, north_km=0.3 * i - 3))
     with CaptureQueriesContext(connection) as first:
-        assert _ids(_client(askers[0]).get(URL))
+        assert result_ids(api_client_for(askers[0]).get(URL))
     with CaptureQueriesContext(connection) as others:
         for asker in askers[1:]:
-            ids = _ids(_client(asker).get(URL))
+            ids = result_ids(api_client_for(asker).get(URL))
             assert asker.pk not in ids and askers[0].pk in ids
     assert _builds(first) >= 1 and _builds(others) == 0
 
@@ -178,7 +165,7 @@ def test_rosters_live_the_configured_seconds(settings):
     settings.VICINO_NEARBY_ROSTER_SECONDS = 7
     me = person_at(NYC)
     person_at(offset(NYC, east_km=0.3))
-    _ids(_client(me).get(URL))
+    result_ids(api_client_for(me).get(URL))
     client = get_redis_connection("default")
     keys = client.keys("vicino:nearby:roster:*")
     assert keys and all(0 < client.ttl(key) <= 7 for key in keys)
@@ -284,24 +271,24 @@ def test_a_build_that_raced_with_a_change_is_never_served():
 def test_hiding_from_nearby_and_coming_back_apply_at_once(django_capture_on_commit_callbacks):
     me = person_at(NYC)
     other = person_at(offset(NYC, east_km=0.2))
-    assert _ids(_client(me).get(URL)) == [other.pk]
+    assert result_ids(api_client_for(me).get(URL)) == [other.pk]
     with django_capture_on_commit_callbacks(execute=True):
         profile_update(user=other, data={"hide_from_nearby": True})
-    assert _ids(_client(me).get(URL)) == []
+    assert result_ids(api_client_for(me).get(URL)) == []
     with django_capture_on_commit_callbacks(execute=True):
         profile_update(user=other, data={"hide_from_nearby": False})
-    assert _ids(_client(me).get(URL)) == [other.pk]
+    assert result_ids(api_client_for(me).get(URL)) == [other.pk]
 
 
 @pytest.mark.django_db
 def test_a_block_made_after_the_rosters_were_cached_applies_at_once():
     me = person_at(NYC)
     other = person_at(offset(NYC, east_km=0.2))
-    assert _ids(_client(me).get(URL)) == [other.pk]
-    assert _ids(_client(other).get(URL)) == [me.pk]
+    assert result_ids(api_client_for(me).get(URL)) == [other.pk]
+    assert result_ids(api_client_for(other).get(URL)) == [me.pk]
     BlockFactory(blocker=other, blocked=me)
-    assert _ids(_client(me).get(URL)) == []
-    assert _ids(_client(other).get(URL)) == []
+    assert result_ids(api_client_for(me).get(URL)) == []
+    assert result_ids(api_client_for(other).get(URL)) == []
 
 
 @pytest.mark.django_db
@@ -310,11 +297,11 @@ def test_someone_who_moves_cell_through_the_api_shows_in_the_new_one_at_once(
 ):
     me = person_at(NYC)
     mover = person_at(offset(NYC, north_km=3.0), updated_at=timezone.now() - timedelta(hours=2))
-    before = _client(me).get(URL).json()["results"]
+    before = api_client_for(me).get(URL).json()["results"]
     assert [(row["id"], row["distance"]["key"]) for row in before] == [(mover.pk, "2-5")]
     with django_capture_on_commit_callbacks(execute=True):
         location_update(user=mover, latitude=NYC[0], longitude=NYC[1])
-    after = _client(me).get(URL).json()["results"]
+    after = api_client_for(me).get(URL).json()["results"]
     assert [(row["id"], row["distance"]["key"]) for row in after] == [(mover.pk, "lt1")]
 
 
@@ -322,25 +309,27 @@ def test_someone_who_moves_cell_through_the_api_shows_in_the_new_one_at_once(
 def test_someone_coming_back_to_the_same_cell_shows_at_once(django_capture_on_commit_callbacks):
     me = person_at(NYC)
     returning = person_at(offset(NYC, east_km=0.1), updated_at=timezone.now() - timedelta(days=5))
-    assert _ids(_client(me).get(URL)) == []  # stale: not listed, and the cell's roster is now cached
+    assert (
+        result_ids(api_client_for(me).get(URL)) == []
+    )  # stale: not listed, and the cell's roster is now cached
     with django_capture_on_commit_callbacks(execute=True):
         location_update(
             user=returning, latitude=offset(NYC, east_km=0.1)[0], longitude=offset(NYC, east_km=0.1)[1]
         )
-    assert _ids(_client(me).get(URL)) == [returning.pk]
+    assert result_ids(api_client_for(me).get(URL)) == [returning.pk]
 
 
 @pytest.mark.django_db
 def test_pings_within_a_cell_keep_the_roster(django_capture_on_commit_callbacks):
     me = person_at(NYC)
     pinging = person_at(offset(NYC, east_km=0.1), updated_at=timezone.now() - timedelta(minutes=5))
-    assert _ids(_client(me).get(URL)) == [pinging.pk]
+    assert result_ids(api_client_for(me).get(URL)) == [pinging.pk]
     with django_capture_on_commit_callbacks(execute=True):
         location_update(
             user=pinging, latitude=offset(NYC, east_km=0.12)[0], longitude=offset(NYC, east_km=0.12)[1]
         )
     with CaptureQueriesContext(connection) as queries:
-        assert _ids(_client(me).get(URL)) == [pinging.pk]
+        assert result_ids(api_client_for(me).get(URL)) == [pinging.pk]
     assert _builds(queries) == 0
 
 
@@ -348,8 +337,8 @@ def test_pings_within_a_cell_keep_the_roster(django_capture_on_commit_callbacks)
 def test_deactivation_a_new_name_and_a_deleted_account_apply_at_once(django_capture_on_commit_callbacks):
     me = person_at(NYC)
     renamed, deactivated, deleted = (person_at(offset(NYC, east_km=0.1 * i)) for i in range(1, 4))
-    client = _client(me)
-    assert sorted(_ids(client.get(URL))) == sorted([renamed.pk, deactivated.pk, deleted.pk])
+    client = api_client_for(me)
+    assert sorted(result_ids(client.get(URL))) == sorted([renamed.pk, deactivated.pk, deleted.pk])
     with django_capture_on_commit_callbacks(execute=True):
         profile_update(user=renamed, data={"display_name": "Grace"})
         deactivated.is_active = False

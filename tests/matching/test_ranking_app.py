@@ -11,7 +11,6 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from matching import services, serving
 from matching.features import SCHEMA
@@ -40,6 +39,7 @@ from matching.ranking.training import (
     ranker_train,
     recall_train,
 )
+from tests.clients import api_client_for
 from tests.factories import (
     ActivityFactory,
     BlockFactory,
@@ -63,12 +63,6 @@ TINY_RECALL = ["--architecture", "dssm", "--epochs", "1", "--embedding-dim", "8"
 
 
 pytestmark = pytest.mark.usefixtures("model_dir")  # tests/matching/conftest.py
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _activity(*, venue: Place | None = None, starts_in: timedelta = timedelta(days=2), **kwargs):
@@ -335,7 +329,7 @@ def test_a_broken_active_artefact_falls_back_instead_of_failing(candidates, mode
     shutil.rmtree(model_dir / "ranker" / "v1")
     serving.loaded_models_clear()  # as a freshly started process would be
 
-    response = _client(candidates["person"]).get(FOR_YOU)
+    response = api_client_for(candidates["person"]).get(FOR_YOU)
 
     assert response.status_code == 200
     assert response.json()["ranked_by"] == "fallback" and len(response.json()["results"]) == 3
@@ -367,7 +361,7 @@ def test_the_api_lists_suggestions_with_reasons_and_no_one_elses_location(
 ):
     # The active-version answers stay cached for the whole test, however slow the host.
     monkeypatch.setattr(serving, "ACTIVE_VERSION_TTL_SECONDS", 3600)
-    client = _client(candidates["person"])
+    client = api_client_for(candidates["person"])
     client.get(FOR_YOU)  # warms the cached "no active model" answers
     # candidates, the person's check-ins, their participations, their location, the activities shown
     with django_assert_num_queries(5):
@@ -396,7 +390,7 @@ def test_the_query_count_does_not_grow_with_the_candidates_when_models_rank(
     services.model_version_activate(name=RANKER_NAME, version="v1")
     person = candidates["person"]
     visits(user=person, places=[near] * 5, start=timezone.now() - timedelta(days=3))
-    client = _client(person)
+    client = api_client_for(person)
     client.get(FOR_YOU)
     # candidates, the person's check-ins, their participations, the activities shown
     with django_assert_num_queries(4):
