@@ -12,7 +12,7 @@ import numpy as np
 from django.db import connection
 
 from matching.features import SCHEMA
-from matching.features.sql import int_array_literal
+from matching.features.sql import IdIn, int_array_literal
 from matching.models import (
     STORED_DTYPE,
     STORED_GROUPS,
@@ -189,8 +189,11 @@ def user_embedding_matrix(
                 )
                 rows = cursor.fetchall()
             else:
+                # One parameter however many ids (SQLite caps bound variables).
                 rows = list(
-                    UserEmbedding.objects.filter(model_version_id=model_version_id, user_id__in=wanted)
+                    UserEmbedding.objects.filter(
+                        IdIn("user_id", ids=wanted), model_version_id=model_version_id
+                    )
                     .order_by("user_id")
                     .values_list("user_id", "vector")
                 )

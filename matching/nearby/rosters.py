@@ -42,10 +42,10 @@ from django.db import connection
 from django.db.models import Q
 
 from config.cache import redis_raw
-from matching.features.sql import IdIn
 from matching.models import UserEmbedding
 from matching.nearby import privacy
 from matching.nearby.tastes import TASTE_DIM, taste_vector
+from matching.selectors import user_embedding_matrix
 from users import geo
 from users.models import Location, Profile, Role, User
 
@@ -384,17 +384,14 @@ def cell_rosters_build_orm(
         )  # fmt: skip
     stored: dict[int, bytes] = {}
     if model_version_id is not None and width:
-        ids = [person[0] for people in per_cell.values() for person in people]
-        stored = dict(
-            UserEmbedding.objects.filter(
-                IdIn("user_id", ids=ids), model_version_id=model_version_id
-            ).values_list("user_id", "vector")
+        ids, vectors = user_embedding_matrix(
+            model_version_id=model_version_id,
+            user_ids=[person[0] for people in per_cell.values() for person in people],
         )
+        stored = dict(zip(ids.tolist(), (vector.tobytes() for vector in vectors), strict=True))
     built = {}
     for position, people in per_cell.items():
         people.sort(key=lambda person: (-person[1], person[0]))
-        people = [
-            (*p[:3], None if p[0] not in stored else bytes(stored[p[0]]), *p[4:]) for p in people[:size]
-        ]
+        people = [(*p[:3], stored.get(p[0]), *p[4:]) for p in people[:size]]
         built[position] = roster_from_people(people, width=width)
     return built
