@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/nearby.py [--people 100000] [--requests 6000] [--paced-requests 1500]
                                           [--think-ms 1000,500,250] [--reference-requests 3000]
-                                          [--clients 20] [--workers 3] [--keep-database]
+                                          [--clients 20] [--workers 3] [--steady-warmup-seconds 60]
+                                          [--keep-database]
 
 It recreates the throwaway database `vicino_bench_nearby` on 127.0.0.1:5432, migrates it and loads the
 city (in a child process with Django set up):
@@ -18,8 +19,10 @@ city (in a child process with Django set up):
 - API tokens for the people who query.
 
 Then it starts gunicorn (`config.wsgi`, sync workers, the production stack: PostgreSQL and Redis, not the
-embedded mode) on 127.0.0.1, warms each worker up, and runs 20 concurrent clients (one asyncio task each,
-a new connection per request as gunicorn's sync workers close them): paced (each client waits 1 s, then
+embedded mode) on 127.0.0.1, warms each worker up, runs the first phase's load unmeasured for a minute
+(the lifetime of a cell's cached roster, so that the rosters are in the steady state of a city being
+served), and runs 20 concurrent clients (one asyncio task each, a new connection per request as
+gunicorn's sync workers close them): paced (each client waits 1 s, then
 0.5 s, then 0.25 s between requests), then in a closed loop (each client sends its next request as soon as
 the last one answered: saturation). Each request is a different person (token) asking for the default radius
 (5 km) and 20 results, one in five with their friends as seeds. Last, as a reference, the same closed
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
 import signal
@@ -47,6 +51,7 @@ from typing import NamedTuple
 
 from common import (
     REPO_ROOT,
+    SERVER_URL,
     benchmark_environment,
     copy_rows,
     database_drop,
@@ -67,6 +72,10 @@ HOME_SCATTER_KM = 0.3
 TARGET_P95_MS = 50.0
 WITH_FRIENDS_SHARE = 0.2
 WARMUP_PER_WORKER = 40
+#: After the per-worker warm-up, the first phase's load runs this long unmeasured, so that the cells'
+#: rosters (kept VICINO_NEARBY_ROSTER_SECONDS, 60) reach the steady state of a service that has been
+#: serving: by then every roster cached at the start has expired and been rebuilt at least once.
+STEADY_WARMUP_SECONDS = 60.0
 #: Requests whose round trips (SQL statements, Redis commands and pipelines) are counted after the load.
 ROUND_TRIP_REQUESTS = 50
 #: The paced phases: each client waits this long between requests. 1 s is one person refreshing every
@@ -496,10 +505,32 @@ def _cpu_groups(server_pid: int) -> dict:
     }
 
 
+def _roster_builds() -> int:
+    """How many times PostgreSQL has run the rosters' build query (vicino_nearby_rosters) in the benchmark
+    database: its function statistics (track_functions, set on the database). Each backend reports its
+    counts at the end of a transaction at most once a second, so a phase's count may be off by about a
+    second's builds at either end."""
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/{DATABASE_NAME}", autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions "
+            "WHERE funcname = 'vicino_nearby_rosters'"
+        ).fetchone()
+    return int(row[0])
+
+
 def serve_and_load(
-    environment: dict, *, tokens: list[str], phases: list[Phase], clients: int, workers: int
+    environment: dict,
+    *,
+    tokens: list[str],
+    phases: list[Phase],
+    clients: int,
+    workers: int,
+    steady_warmup: tuple[float, int] | None,
 ) -> dict[str, dict]:
-    """Start gunicorn, warm it up, then run each phase with fresh people."""
+    """Start gunicorn, warm it up (each worker, then `steady_warmup` = (think seconds, requests) of
+    unmeasured load), then run each phase with fresh people."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -525,12 +556,20 @@ def serve_and_load(
         if warm["errors"]:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         offset = warmup
+        if steady_warmup:
+            think, requests = steady_warmup
+            steady = asyncio.run(_load(port, tokens[offset : offset + requests], requests, clients, think))
+            if steady["errors"]:
+                raise SystemExit(f"steady-state warm-up failed: {steady['errors'][:3]}")
+            offset += requests
         for name, requests, think, path in phases:
+            builds = _roster_builds()
             with _CpuMeter(_cpu_groups(server.pid)) as meter:
                 measured = asyncio.run(
                     _load(port, tokens[offset : offset + requests], requests, clients, think, path)
                 )
             reports[name] = _summary(measured)
+            reports[name]["roster_builds"] = (_roster_builds() - builds) / requests
             # CPU each part spent per request in this phase: on 2 cores, their sum bounds the throughput.
             reports[name]["cpu_ms"] = {part: used * 1000 / requests for part, used in meter.seconds().items()}
             offset += requests
@@ -544,6 +583,18 @@ def serve_and_load(
         except subprocess.TimeoutExpired:
             server.kill()
     return reports
+
+
+def _function_statistics_track() -> None:
+    """Have PostgreSQL count the calls of the benchmark database's plpgsql functions (for _roster_builds),
+    in every connection opened from now on."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'").format(sql.Identifier(DATABASE_NAME))
+        )
 
 
 def _redis_flush() -> None:
@@ -575,6 +626,12 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (production: 3)")
+    parser.add_argument(
+        "--steady-warmup-seconds",
+        type=float,
+        default=STEADY_WARMUP_SECONDS,
+        help="unmeasured load at the first phase's think time before measuring (0: start cold)",
+    )
     parser.add_argument("--keep-database", action="store_true")
     options = parser.parse_args()
     if options.child_populate:
@@ -604,11 +661,25 @@ def main() -> None:
     ]
     if options.reference_requests:
         phases.append(Phase(REFERENCE_NAME, options.reference_requests, 0.0, REFERENCE_PATH))
-    queriers = WARMUP_PER_WORKER * options.workers + sum(p.requests for p in phases) + ROUND_TRIP_REQUESTS
+    # The steady-state warm-up: each client keeps the first phase's pace (1 s when that is a closed loop)
+    # for at least --steady-warmup-seconds, with people not measured afterwards.
+    warmup_think = phases[0].think_seconds or 1.0
+    steady_warmup = (
+        (warmup_think, options.clients * math.ceil(options.steady_warmup_seconds / warmup_think))
+        if options.steady_warmup_seconds > 0
+        else None
+    )
+    queriers = (
+        WARMUP_PER_WORKER * options.workers
+        + (steady_warmup[1] if steady_warmup else 0)
+        + sum(p.requests for p in phases)
+        + ROUND_TRIP_REQUESTS
+    )
     server_version = database_recreate(DATABASE_NAME)
     _redis_flush()
     try:
         migrate(environment)
+        _function_statistics_track()
         sys.stderr.write(f"loading a city of {options.people:,} people …\n")
         city = run_child(
             __file__, "--child-populate", environment, str(options.people), str(queriers), model_dir
@@ -623,6 +694,7 @@ def main() -> None:
             phases=phases,
             clients=options.clients,
             workers=options.workers,
+            steady_warmup=steady_warmup,
         )
         load_after = os.getloadavg()[0]
         stats = run_child(__file__, "--child-stats", environment)
@@ -654,15 +726,19 @@ def main() -> None:
     parts = list(next(iter(reports.values()))["cpu_ms"])
     cpu_rows = [
         [name, *(f"{report['cpu_ms'][part]:.1f}" for part in parts), f"{sum(report['cpu_ms'].values()):.1f}",
-         f"{2000 / sum(report['cpu_ms'].values()):,.0f}"]
+         f"{2000 / sum(report['cpu_ms'].values()):,.0f}", f"{report['roster_builds']:.2f}"]
         for name, report in reports.items()
     ]  # fmt: skip
     cpu_table = markdown_table(
-        ["load", *(f"{part} CPU ms/request" for part in parts), "total", "req/s the 2 cores allow"], cpu_rows
-    )
+        ["load", *(f"{part} CPU ms/request" for part in parts), "total", "req/s the 2 cores allow",
+         "roster build queries/request"],
+        cpu_rows,
+    )  # fmt: skip
     table += (
         "\n\nCPU per request, from /proc (gunicorn master and workers, the PostgreSQL backends of the "
-        "benchmark database, Redis, and this process's clients):\n\n" + cpu_table
+        "benchmark database, Redis, and this process's clients), and how often a request had to build "
+        "cells' rosters (PostgreSQL's count of the build query's calls; 0 when every cell it read was "
+        "cached):\n\n" + cpu_table
     )
     round_trips = (
         f"{stats['sql_per_request']:.1f} SQL statements, {stats['redis_per_request']:.1f} Redis round trips"
@@ -672,6 +748,14 @@ def main() -> None:
     if errors:
         sys.stdout.write("first errors: " + "; ".join(errors[:5]) + "\n")
     first = next(iter(reports.values()))
+    steady_line = (
+        f"{steady_warmup[1]:,} unmeasured requests at the first phase's pace (each client waiting "
+        f"{steady_warmup[0]:g} s, at least {options.steady_warmup_seconds:g} s: the cells' rosters "
+        "(matching/nearby/rosters.py), kept 60 s, start empty and have reached the steady state of a "
+        "serving city by its end"
+        if steady_warmup
+        else "no steady-state warm-up: the cells' rosters start empty, so the first phase starts cold"
+    )
     path = write_result(
         name="nearby",
         title="nearby people under load",
@@ -689,8 +773,7 @@ def main() -> None:
             f"- load: {options.clients} concurrent clients; every request a different person (a cold seed "
             "summary and a first experiment exposure each time), default radius 5 km, 20 results, "
             f"{WITH_FRIENDS_SHARE:.0%} with friends as seeds; after a warm-up of {WARMUP_PER_WORKER} "
-            "requests per worker. The cells' rosters (matching/nearby/rosters.py) start empty and fill as "
-            "people ask, so the first phase starts cold. Closed loop: each client sends its next request "
+            f"requests per worker, then {steady_line}. Closed loop: each client sends its next request "
             "as soon as the last one answers (saturation: the latency is the queue). Paced: each client "
             "waits the think time between requests. Reference: the same closed loop on "
             f"`{REFERENCE_PATH}` (token lookup, one profile read, a serializer), the floor of the stack on "
