@@ -527,10 +527,10 @@ def serve_and_load(
     phases: list[Phase],
     clients: int,
     workers: int,
-    steady_warmup: tuple[float, int] | None,
+    steady_warmup: Phase | None,
 ) -> dict[str, dict]:
-    """Start gunicorn, warm it up (each worker, then `steady_warmup` = (think seconds, requests) of
-    unmeasured load), then run each phase with fresh people."""
+    """Start gunicorn, warm it up (each worker, then the unmeasured `steady_warmup`), then run each phase
+    with fresh people."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -550,17 +550,14 @@ def serve_and_load(
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"gunicorn did not come up: {server.stderr.read().decode()[-3000:]}")
             time.sleep(0.3)
-        # Warm-up: every worker loads the model and fills its caches, with people not measured afterwards.
-        warmup = WARMUP_PER_WORKER * workers
-        warm = asyncio.run(_load(port, tokens[:warmup], warmup, clients))
-        if warm["errors"]:
-            raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
-        offset = warmup
-        if steady_warmup:
-            think, requests = steady_warmup
-            steady = asyncio.run(_load(port, tokens[offset : offset + requests], requests, clients, think))
-            if steady["errors"]:
-                raise SystemExit(f"steady-state warm-up failed: {steady['errors'][:3]}")
+        # Unmeasured, with people not measured afterwards: every worker loads the model and fills its
+        # caches; then the steady-state warm-up, when asked for, brings the cells' rosters to steady state.
+        warmups = [Phase("warm-up", WARMUP_PER_WORKER * workers, 0.0), *filter(None, [steady_warmup])]
+        offset = 0
+        for name, requests, think, _path in warmups:
+            warm = asyncio.run(_load(port, tokens[offset : offset + requests], requests, clients, think))
+            if warm["errors"]:
+                raise SystemExit(f"{name} failed: {warm['errors'][:3]}")
             offset += requests
         for name, requests, think, path in phases:
             builds = _roster_builds()
@@ -665,13 +662,17 @@ def main() -> None:
     # for at least --steady-warmup-seconds, with people not measured afterwards.
     warmup_think = phases[0].think_seconds or 1.0
     steady_warmup = (
-        (warmup_think, options.clients * math.ceil(options.steady_warmup_seconds / warmup_think))
+        Phase(
+            "steady-state warm-up",
+            options.clients * math.ceil(options.steady_warmup_seconds / warmup_think),
+            warmup_think,
+        )
         if options.steady_warmup_seconds > 0
         else None
     )
     queriers = (
         WARMUP_PER_WORKER * options.workers
-        + (steady_warmup[1] if steady_warmup else 0)
+        + (steady_warmup.requests if steady_warmup else 0)
         + sum(p.requests for p in phases)
         + ROUND_TRIP_REQUESTS
     )
@@ -749,9 +750,9 @@ def main() -> None:
         sys.stdout.write("first errors: " + "; ".join(errors[:5]) + "\n")
     first = next(iter(reports.values()))
     steady_line = (
-        f"{steady_warmup[1]:,} unmeasured requests at the first phase's pace (each client waiting "
-        f"{steady_warmup[0]:g} s, at least {options.steady_warmup_seconds:g} s: the cells' rosters "
-        "(matching/nearby/rosters.py), kept 60 s, start empty and have reached the steady state of a "
+        f"{steady_warmup.requests:,} unmeasured requests at the first phase's pace (each client waiting "
+        f"{steady_warmup.think_seconds:g} s, at least {options.steady_warmup_seconds:g} s: the cells' "
+        "rosters (matching/nearby/rosters.py), kept 60 s, start empty and have reached the steady state of a "
         "serving city by its end"
         if steady_warmup
         else "no steady-state warm-up: the cells' rosters start empty, so the first phase starts cold"
